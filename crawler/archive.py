@@ -1,0 +1,695 @@
+"""The archive: the ONE module that talks to SQLite (through sqlite-utils).
+
+Everything the product remembers lives here, so cron (`newswatch crawl`), the service and the
+container share one meaning for "seen", "due" and "alerted":
+
+- ``sources``       per-source state: conditional-GET validators, last run, health, next due time
+- ``runs``          one row per source per pass, with counts and the error
+- ``articles``      one row per article, keyed by canonical URL; ``articles_fts`` (FTS5) over
+                    title, summary and text, kept in step by triggers
+- ``article_urls``  every URL seen for an article (aliases)
+- ``article_guids`` ``(source, raw guid)`` -> article
+- ``seen``          URLs seen but not archived (outside ``[topic]``), never fetched again
+- ``outbox``        one row per (rule, story, channel): the delivery log and queue
+
+One process holds one writer connection (WAL; readers may be many). Schema changes are
+versioned migrations keyed on ``PRAGMA user_version``: a later version only ever adds.
+Times are stored as UTC ISO 8601 strings with ``Z`` (they sort as text).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from crawler import CrawlerError
+from crawler.query import Document, Query
+
+
+RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
+
+
+class ArchiveError(CrawlerError):
+    """The archive file cannot be opened, is locked, or was written by a newer newswatch."""
+
+
+def iso(dt: datetime) -> str:
+    """UTC ISO 8601 with ``Z``, to the second."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations: append only. Each takes the database and brings it to its version.
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            kind TEXT,
+            url TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            last_run TEXT,
+            last_success TEXT,
+            last_status TEXT,
+            last_error TEXT,
+            last_error_class TEXT,
+            last_warning TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            next_due TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT NOT NULL,
+            status TEXT NOT NULL,
+            http_status INTEGER,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            seen INTEGER NOT NULL DEFAULT 0,
+            off_topic INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            error_class TEXT,
+            error TEXT,
+            warning TEXT,
+            duration REAL NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX runs_source_started ON runs(source, started)")
+    db.execute(
+        """CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            guid TEXT,
+            title TEXT,
+            author TEXT,
+            published TEXT,
+            first_seen TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            language TEXT,
+            summary TEXT,
+            text TEXT,
+            fingerprint TEXT,
+            story_id INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX articles_first_seen ON articles(first_seen)")
+    db.execute("CREATE INDEX articles_fingerprint ON articles(fingerprint)")
+    db.execute("CREATE INDEX articles_story ON articles(story_id)")
+    db.execute(
+        """CREATE TABLE article_urls (
+            url TEXT PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE
+        )"""
+    )
+    db.execute("CREATE INDEX article_urls_article ON article_urls(article_id)")
+    db.execute(
+        """CREATE TABLE article_guids (
+            source TEXT NOT NULL,
+            guid TEXT NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (source, guid)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE seen (
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            delivery TEXT NOT NULL UNIQUE,
+            event TEXT NOT NULL,
+            rule TEXT,
+            channel TEXT NOT NULL,
+            article_id INTEGER,
+            story_id INTEGER,
+            matched TEXT,
+            payload TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            next_attempt TEXT NOT NULL,
+            last_attempt TEXT,
+            last_error TEXT,
+            sent TEXT,
+            UNIQUE (rule, story_id, channel)
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(status, next_attempt)")
+    db["articles"].enable_fts(
+        ["title", "summary", "text"],
+        create_triggers=True,
+        tokenize="unicode61 remove_diacritics 2",
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values passed in and out.
+
+
+@dataclass
+class ArticleIn:
+    """An article as the pipeline hands it to the archive."""
+
+    url: str  # canonical
+    source: str
+    guid: str | None
+    title: str | None
+    author: str | None
+    published: str | None
+    language: str | None
+    summary: str | None
+    text: str | None
+    fingerprint: str | None
+    urls: tuple[str, ...] = ()  # every URL seen for it (raw and canonical)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the archive did with an incoming article."""
+
+    article_id: int
+    story_id: int
+    outcome: str  # "new" | "edited" | "duplicate" | "unchanged"
+    duplicate_kind: str | None = None  # "url" | "guid" | "alias" | "fingerprint"
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    rule: str
+    channel: str
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    source: str
+    started: datetime
+    finished: datetime
+    status: str  # "ok" | "not_modified" | "warning" | "error"
+    http_status: int | None = None
+    fetched: int = 0
+    new: int = 0
+    seen: int = 0
+    off_topic: int = 0
+    errors: int = 0
+    error_class: str | None = None
+    error: str | None = None
+    warning: str | None = None
+
+
+class Archive:
+    """One writer connection to the archive file. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise ArchiveError(f"cannot open the archive {self.path}: {exc}") from exc
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise ArchiveError(
+                f"the archive {self.path} has schema version {version}, newer than this "
+                f"newswatch knows ({SCHEMA_VERSION}); upgrade newswatch"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self.db.atomic():
+                MIGRATIONS[number - 1](self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together or not at all."""
+        with self.db.atomic():
+            yield
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        cursor = self.db.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.db.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- sources --------------------------------------------------------------------------
+
+    def source_state(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM sources WHERE name = ?", (name,))
+
+    def source_states(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in self._all("SELECT * FROM sources")}
+
+    def _ensure_source(self, name: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
+
+    def register_source(self, name: str, kind: str, url: str) -> None:
+        with self.transaction():
+            self._ensure_source(name)
+            self.db.execute("UPDATE sources SET kind = ?, url = ? WHERE name = ?", (kind, url, name))
+
+    def save_validators(
+        self, name: str, etag: str | None, last_modified: str | None, body_hash: str | None
+    ) -> None:
+        """Remember what the next conditional GET sends (only after the body was processed)."""
+        with self.transaction():
+            self._ensure_source(name)
+            self.db.execute(
+                "UPDATE sources SET etag = ?, last_modified = ?, body_hash = ? WHERE name = ?",
+                (etag, last_modified, body_hash, name),
+            )
+
+    def record_run(self, run: RunRecord, next_due: datetime | None) -> None:
+        """Store one pass of one source and update its health."""
+        failed = run.status == "error"
+        with self.transaction():
+            self._ensure_source(run.source)
+            self.db.execute(
+                """INSERT INTO runs (source, started, finished, status, http_status, fetched, new,
+                       seen, off_topic, errors, error_class, error, warning, duration)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    run.source,
+                    iso(run.started),
+                    iso(run.finished),
+                    run.status,
+                    run.http_status,
+                    run.fetched,
+                    run.new,
+                    run.seen,
+                    run.off_topic,
+                    run.errors,
+                    run.error_class,
+                    run.error,
+                    run.warning,
+                    round((run.finished - run.started).total_seconds(), 3),
+                ),
+            )
+            if failed:
+                self.db.execute(
+                    """UPDATE sources SET last_run = ?, last_status = ?, last_error = ?,
+                           last_error_class = ?, consecutive_failures = consecutive_failures + 1,
+                           next_due = ? WHERE name = ?""",
+                    (
+                        iso(run.started),
+                        run.status,
+                        run.error,
+                        run.error_class,
+                        iso(next_due) if next_due else None,
+                        run.source,
+                    ),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE sources SET last_run = ?, last_success = ?, last_status = ?,
+                           last_warning = ?, consecutive_failures = 0, next_due = ?
+                       WHERE name = ?""",
+                    (
+                        iso(run.started),
+                        iso(run.finished),
+                        run.status,
+                        run.warning,
+                        iso(next_due) if next_due else None,
+                        run.source,
+                    ),
+                )
+
+    def runs(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if source:
+            return self._all(
+                "SELECT * FROM runs WHERE source = ? ORDER BY id DESC LIMIT ?", (source, limit)
+            )
+        return self._all("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+
+    def articles_since(self, since: datetime) -> dict[str, int]:
+        """Articles first seen since `since`, per source."""
+        rows = self._all(
+            "SELECT source, count(*) AS n FROM articles WHERE first_seen >= ? GROUP BY source",
+            (iso(since),),
+        )
+        return {row["source"]: row["n"] for row in rows}
+
+    # -- articles -------------------------------------------------------------------------
+
+    def is_known_url(self, url: str) -> bool:
+        """Archived (as canonical URL or alias) or remembered as seen."""
+        row = self._one(
+            "SELECT 1 FROM article_urls WHERE url = ? UNION ALL SELECT 1 FROM seen WHERE url = ?",
+            (url, url),
+        )
+        return row is not None
+
+    def mark_seen(self, url: str, source: str, reason: str, now: datetime) -> bool:
+        """Remember a URL that is not archived (e.g. outside the topic). True if it was new."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO seen (url, source, first_seen, reason) VALUES (?, ?, ?, ?)",
+                (url, source, iso(now), reason),
+            )
+            return cursor.rowcount > 0
+
+    def find_article(
+        self, urls: Sequence[str], source: str, guid: str | None, fingerprint: str | None
+    ) -> tuple[dict[str, Any], str] | None:
+        """The archived article this one is the same as, and the kind of match."""
+        for url in urls:
+            row = self._one(
+                "SELECT a.* FROM article_urls u JOIN articles a ON a.id = u.article_id "
+                "WHERE u.url = ?",
+                (url,),
+            )
+            if row is not None:
+                return row, ("url" if row["url"] == urls[0] else "alias")
+        if guid:
+            row = self._one(
+                "SELECT a.* FROM article_guids g JOIN articles a ON a.id = g.article_id "
+                "WHERE g.source = ? AND g.guid = ?",
+                (source, guid),
+            )
+            if row is not None:
+                return row, "guid"
+        if fingerprint:
+            row = self._one(
+                "SELECT * FROM articles WHERE fingerprint = ? ORDER BY id LIMIT 1", (fingerprint,)
+            )
+            if row is not None:
+                return row, "fingerprint"
+        return None
+
+    def store_article(
+        self,
+        article: ArticleIn,
+        now: datetime,
+        alerts_for: Callable[[int, int, str], Sequence[AlertIn]],
+    ) -> Stored:
+        """Identify, insert or update the article, and queue its alerts, in ONE transaction.
+
+        `alerts_for(article_id, story_id, outcome)` decides which alerts to queue ("new" and
+        "edited" articles are matched; duplicates never are). An alert already queued for the
+        same (rule, story, channel) is never queued again, so an edit alerts only a rule that
+        matches it for the first time.
+        """
+        urls = tuple(dict.fromkeys((article.url, *article.urls)))
+        with self.transaction():
+            found = self.find_article(urls, article.source, article.guid, article.fingerprint)
+            if found is None:
+                cursor = self.db.execute(
+                    """INSERT INTO articles (url, source, guid, title, author, published,
+                           first_seen, updated, language, summary, text, fingerprint)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        article.url,
+                        article.source,
+                        article.guid,
+                        article.title,
+                        article.author,
+                        article.published,
+                        iso(now),
+                        iso(now),
+                        article.language,
+                        article.summary,
+                        article.text,
+                        article.fingerprint,
+                    ),
+                )
+                article_id = int(cursor.lastrowid or 0)
+                story_id = article_id
+                self.db.execute(
+                    "UPDATE articles SET story_id = ? WHERE id = ?", (story_id, article_id)
+                )
+                outcome, kind = "new", None
+            else:
+                row, kind = found
+                article_id, story_id = int(row["id"]), int(row["story_id"] or row["id"])
+                changed = kind == "url" and (
+                    (row["title"], row["summary"], row["text"])
+                    != (article.title, article.summary, article.text)
+                )
+                if changed:
+                    self.db.execute(
+                        """UPDATE articles SET title = ?, author = coalesce(?, author),
+                               published = coalesce(?, published), summary = ?, text = ?,
+                               fingerprint = ?, language = coalesce(?, language), updated = ?
+                           WHERE id = ?""",
+                        (
+                            article.title,
+                            article.author,
+                            article.published,
+                            article.summary,
+                            article.text,
+                            article.fingerprint,
+                            article.language,
+                            iso(now),
+                            article_id,
+                        ),
+                    )
+                    outcome = "edited"
+                else:
+                    outcome = "unchanged" if kind == "url" else "duplicate"
+            for url in urls:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
+                    (url, article_id),
+                )
+            if article.guid:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO article_guids (source, guid, article_id) "
+                    "VALUES (?, ?, ?)",
+                    (article.source, article.guid, article_id),
+                )
+            if outcome in ("new", "edited"):
+                for alert in alerts_for(article_id, story_id, outcome):
+                    self._queue_alert(alert, article_id, story_id, now)
+        return Stored(article_id, story_id, outcome, kind)
+
+    def _queue_alert(self, alert: AlertIn, article_id: int, story_id: int, now: datetime) -> None:
+        self.db.execute(
+            """INSERT OR IGNORE INTO outbox (delivery, event, rule, channel, article_id, story_id,
+                   matched, created, expires, next_attempt)
+               VALUES (?, 'alert', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                str(uuid.uuid4()),
+                alert.rule,
+                alert.channel,
+                article_id,
+                story_id,
+                json.dumps(list(alert.matched)),
+                iso(now),
+                iso(now + RETRY_WINDOW),
+                iso(now),
+            ),
+        )
+
+    def article(self, article_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM articles WHERE id = ?", (article_id,))
+        if row is not None:
+            row["urls"] = self._article_urls(article_id)
+        return row
+
+    def _article_urls(self, article_id: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT url FROM article_urls WHERE article_id = ? ORDER BY rowid", (article_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def also_reported_by(self, story_id: int, article_id: int) -> list[dict[str, Any]]:
+        """Other articles of the story: the later copies, in arrival order."""
+        return self._all(
+            "SELECT source, url, title FROM articles WHERE story_id = ? AND id != ? ORDER BY id",
+            (story_id, article_id),
+        )
+
+    def count_articles(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+    def iter_articles(
+        self, since: datetime | None = None, source: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Articles in arrival order, with their aliases and story."""
+        where, params = self._filters(since, source)
+        cursor = self.db.execute(f"SELECT * FROM articles {where} ORDER BY id", params)
+        names = [c[0] for c in cursor.description]
+        for raw in cursor:
+            row = dict(zip(names, raw, strict=True))
+            row["urls"] = self._article_urls(row["id"])
+            row["also_reported_by"] = self.also_reported_by(row["story_id"], row["id"])
+            yield row
+
+    @staticmethod
+    def _filters(
+        since: datetime | None, source: str | None, prefix: str = ""
+    ) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if since is not None:
+            clauses.append(f"{prefix}first_seen >= ?")
+            params.append(iso(since))
+        if source:
+            clauses.append(f"{prefix}source = ?")
+            params.append(source)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def search(
+        self,
+        query: Query,
+        since: datetime | None = None,
+        source: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[dict[str, Any], list[str]]]:
+        """Articles the query matches, newest first, with the matched terms.
+
+        FTS5 narrows the candidates (a superset); the query's own matcher decides, so search,
+        backtests and the live matcher give the same answer for the same article.
+        """
+        where, params = self._filters(since, source, prefix="a.")
+        fts = query.to_fts()
+        if fts is not None:
+            sql = (
+                "SELECT a.* FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+                f"WHERE articles_fts MATCH ? {where.replace('WHERE', 'AND', 1)} "
+                "ORDER BY a.first_seen DESC, a.id DESC"
+            )
+            params = [fts, *params]
+        else:
+            sql = f"SELECT a.* FROM articles a {where} ORDER BY a.first_seen DESC, a.id DESC"
+        cursor = self.db.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        found: list[tuple[dict[str, Any], list[str]]] = []
+        for raw in cursor:
+            row = dict(zip(names, raw, strict=True))
+            matched = query.matches(Document.from_fields(row["title"], row["summary"], row["text"]))
+            if matched is not None:
+                found.append((row, matched))
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ? "
+            "ORDER BY next_attempt, id LIMIT ?",
+            (iso(now), limit),
+        )
+
+    def delivery(self, outbox_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+
+    def set_payload(self, outbox_id: int, payload: str) -> None:
+        """Freeze the body before the first send, so every retry sends the same bytes."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET payload = ? WHERE id = ? AND payload IS NULL",
+                (payload, outbox_id),
+            )
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        with self.transaction():
+            self.db.execute(
+                """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?,
+                       last_attempt = ?, last_error = NULL WHERE id = ?""",
+                (iso(now), iso(now), outbox_id),
+            )
+
+    def mark_attempt_failed(
+        self, outbox_id: int, now: datetime, error: str, next_attempt: datetime | None
+    ) -> None:
+        """A failed send: retry at `next_attempt`, or give up (status failed) when it is None."""
+        with self.transaction():
+            if next_attempt is None:
+                self.db.execute(
+                    """UPDATE outbox SET status = 'failed', attempts = attempts + 1,
+                           last_attempt = ?, last_error = ? WHERE id = ?""",
+                    (iso(now), error, outbox_id),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE outbox SET attempts = attempts + 1, last_attempt = ?,
+                           last_error = ?, next_attempt = ? WHERE id = ?""",
+                    (iso(now), error, iso(next_attempt), outbox_id),
+                )
+
+    def retry_deliveries(self, now: datetime, ids: Sequence[int] | None) -> int:
+        """Put failed deliveries back in the queue (all failed ones when `ids` is None).
+
+        The retry window starts again from now; the delivery id stays the same.
+        """
+        times = (iso(now), iso(now + RETRY_WINDOW))
+        with self.transaction():
+            if ids is None:
+                cursor = self.db.execute(
+                    "UPDATE outbox SET status = 'pending', next_attempt = ?, expires = ? "
+                    "WHERE status = 'failed'",
+                    times,
+                )
+            else:
+                marks = ",".join("?" for _ in ids)
+                cursor = self.db.execute(
+                    "UPDATE outbox SET status = 'pending', next_attempt = ?, expires = ? "
+                    f"WHERE status = 'failed' AND id IN ({marks})",
+                    (*times, *ids),
+                )
+            return int(cursor.rowcount)
+
+    def deliveries(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        if status:
+            return self._all(
+                "SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
+            )
+        return self._all("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))

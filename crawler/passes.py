@@ -1,0 +1,104 @@
+"""One crawl pass: every due source of a tick in ONE Scrapy crawl (one downloader, so one
+per-host limit across sources), then one result per source.
+
+The spider and the pipeline share a `PassContext` (handed to them through the crawler's
+settings); after the crawl, `crawl_pass` returns a `SourceResult` per source for the caller to
+record. Conditional-GET validators are only returned for a source whose items were all
+processed, so a pass killed halfway fetches the feed in full again next time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from crawler.archive import Archive
+from crawler.model import CrawlOptions, Rule, Source
+from crawler.query import Query
+from crawler.settings import scrapy_settings
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SourceResult:
+    """What one pass did for one source."""
+
+    source: str
+    started: datetime
+    finished: datetime | None = None
+    status: str = "ok"  # ok | not_modified | warning | error
+    http_status: int | None = None
+    fetched: int = 0  # entries in the feed
+    new: int = 0  # new articles archived
+    seen: int = 0  # entries already known (duplicates, unchanged, seen before)
+    off_topic: int = 0  # entries outside [topic], remembered as seen
+    errors: int = 0  # entries that could not be processed
+    error_class: str | None = None
+    error: str | None = None
+    warning: str | None = None
+    validators: tuple[str | None, str | None, str | None] | None = None  # etag, lm, body hash
+    duplicates: dict[str, int] = field(default_factory=dict)  # kind -> count
+
+    def fail(self, error_class: str, message: str) -> None:
+        self.status = "error"
+        self.error_class = error_class
+        self.error = message
+
+    def warn(self, message: str) -> None:
+        if self.status == "ok":
+            self.status = "warning"
+        self.warning = message
+
+
+@dataclass
+class PassContext:
+    archive: Archive
+    sources: Sequence[Source]
+    rules: Sequence[Rule]
+    topic: Query | None
+    options: CrawlOptions
+    clock: Callable[[], datetime] = utcnow
+    results: dict[str, SourceResult] = field(default_factory=dict)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PassContext:
+        return self  # Scrapy copies its settings; the pass context is shared, never copied
+
+    def result(self, source: str) -> SourceResult:
+        if source not in self.results:
+            self.results[source] = SourceResult(source=source, started=self.clock())
+        return self.results[source]
+
+
+async def crawl_pass(ctx: PassContext) -> dict[str, SourceResult]:
+    """Crawl every source of `ctx` once. Needs the asyncio Twisted reactor to be running."""
+    from scrapy.crawler import AsyncCrawlerRunner
+
+    from crawler.spiders.feeds import FeedSpider
+
+    feeds = [s for s in ctx.sources if s.kind == "feed"]
+    for source in ctx.sources:
+        result = ctx.result(source.name)
+        if source.kind != "feed":
+            result.fail(
+                "NotImplemented",
+                f"{source.kind} sources are not crawled by this version yet; "
+                "use a feed URL for now",
+            )
+    if feeds:
+        runner = AsyncCrawlerRunner(scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx))
+        await runner.crawl(FeedSpider, sources=feeds)
+    now = ctx.clock()
+    for source in ctx.sources:
+        result = ctx.result(source.name)
+        if result.finished is None:
+            result.finished = now
+        if result.status == "error":
+            result.validators = None
+    return ctx.results

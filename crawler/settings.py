@@ -1,0 +1,47 @@
+"""The Scrapy settings newswatch sets, each with its reason. Built from `[crawl]` options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawler.model import CrawlOptions
+
+# Statuses handed to our callbacks instead of being dropped by HttpErrorMiddleware. Not
+# `handle_httpstatus_all`: that also switches redirects off.
+HANDLED_STATUSES = [304, *range(400, 600)]
+
+
+def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        # Politeness: robots.txt, an identifying User-Agent, one per-host limit for all sources
+        # (every due source of a pass is crawled by one crawler, so the limit really is shared).
+        "ROBOTSTXT_OBEY": options.obey_robots,
+        "USER_AGENT": options.user_agent,
+        "CONCURRENT_REQUESTS": 32,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": options.per_host,
+        "DOWNLOAD_DELAY": options.delay,
+        "DOWNLOAD_DELAY_JITTER": 0,  # `delay` is the least time between two requests to a host
+        # Hostile servers: bounded time, size and redirects.
+        "DOWNLOAD_TIMEOUT": options.timeout,
+        "DNS_TIMEOUT": min(options.timeout, 20),
+        "DOWNLOAD_MAXSIZE": options.max_page_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "REDIRECT_MAX_TIMES": 5,
+        # Feeds are polled with our own conditional GET (If-None-Match / If-Modified-Since);
+        # the RFC 2616 cache answered polls without a request and missed new items.
+        "HTTPCACHE_ENABLED": False,
+        "COOKIES_ENABLED": False,
+        # A failed fetch is recorded on the source and tried again at its next run.
+        "RETRY_ENABLED": False,
+        # Never run code servers: RemoteControl executes Python, telnet is a console.
+        "REMOTE_CONTROL_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        # The CLI owns logging; Scrapy must not reinstall the root handler per crawl.
+        "LOG_INSTALL_ROOT_HANDLER": False,
+        "LOG_LEVEL": "INFO",
+        "STATS_DUMP": False,
+        "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+    }
+    settings.update(extra)
+    return settings

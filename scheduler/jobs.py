@@ -1,0 +1,88 @@
+"""The work both `crawl` (cron) and `run` (the service) do: pick due sources, crawl them in one
+pass, record each source's run, deliver what is due. Due times live in the archive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from crawler.archive import Archive, RunRecord
+from crawler.model import Source
+from crawler.passes import PassContext, SourceResult, crawl_pass, utcnow
+from scheduler.config import Config
+from scheduler.schedule import is_due, next_due
+
+log = logging.getLogger(__name__)
+
+
+def due_sources(config: Config, archive: Archive, now: datetime) -> list[Source]:
+    states = archive.source_states()
+    return [
+        s
+        for s in config.sources
+        if is_due((states.get(s.name) or {}).get("next_due"), now)
+        or (states.get(s.name) or {}).get("url") != s.url  # a changed URL is a new source
+    ]
+
+
+def next_wakeup(config: Config, archive: Archive) -> datetime | None:
+    """The earliest recorded due time (None: something has never run, so now)."""
+    states = archive.source_states()
+    times = []
+    for source in config.sources:
+        due = (states.get(source.name) or {}).get("next_due")
+        if not due:
+            return None
+        times.append(datetime.fromisoformat(due.replace("Z", "+00:00")))
+    return min(times) if times else None
+
+
+async def crawl_sources(
+    config: Config,
+    archive: Archive,
+    sources: Sequence[Source],
+    clock: Callable[[], datetime] = utcnow,
+) -> dict[str, SourceResult]:
+    """One pass over `sources`; every source's run is recorded, whatever happened."""
+    for source in sources:
+        archive.register_source(source.name, source.kind, source.url)
+    ctx = PassContext(
+        archive=archive,
+        sources=list(sources),
+        rules=config.rules,
+        topic=config.topic,
+        options=config.crawl,
+        clock=clock,
+    )
+    try:
+        results = await crawl_pass(ctx)
+    except Exception as exc:  # the crawl machinery itself failed: every source gets the error
+        log.exception("the crawl pass failed")
+        for source in sources:
+            ctx.result(source.name).fail(type(exc).__name__, f"the crawl pass failed: {exc}")
+        results = ctx.results
+    for source in sources:
+        result = results[source.name]
+        result.finished = result.finished or clock()
+        if result.validators is not None:
+            archive.save_validators(source.name, *result.validators)
+        archive.record_run(
+            RunRecord(
+                source=source.name,
+                started=result.started,
+                finished=result.finished,
+                status=result.status,
+                http_status=result.http_status,
+                fetched=result.fetched,
+                new=result.new,
+                seen=result.seen,
+                off_topic=result.off_topic,
+                errors=result.errors,
+                error_class=result.error_class,
+                error=result.error,
+                warning=result.warning,
+            ),
+            next_due(source, config.crawl.every, result.started),
+        )
+    return results

@@ -1,0 +1,76 @@
+"""Webhook channel: POST the JSON body, signed with HMAC-SHA256 when a secret is set."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from crawler.model import Channel
+from scheduler.notify import DeliveryError, Message
+
+USER_AGENT = "newswatch-webhook/0.1"
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The `X-Newswatch-Signature-256` header value."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def headers_for(channel: Channel, message: Message) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Newswatch-Event": message.event,
+        "X-Newswatch-Delivery": message.delivery,
+    }
+    secret = channel.options.get("secret")
+    if isinstance(secret, str) and secret:
+        headers["X-Newswatch-Signature-256"] = signature(secret, message.body)
+    return headers
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is not a delivery: report it as a failure
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def send(channel: Channel, message: Message) -> None:
+    url = str(channel.options["url"])
+    timeout = float(channel.options.get("timeout", 10.0))  # type: ignore[arg-type]
+    request = urllib.request.Request(
+        url, data=message.body, headers=headers_for(channel, message), method="POST"
+    )
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+        raise DeliveryError(f"the receiver answered HTTP {exc.code}", retry_after) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"could not reach the receiver: {reason}") from exc
+    if not 200 <= status < 300:
+        raise DeliveryError(f"the receiver answered HTTP {status}")
