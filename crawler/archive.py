@@ -34,7 +34,6 @@ import sqlite_utils
 from crawler import CrawlerError
 from crawler.query import Document, Query
 
-
 RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
 
 
@@ -161,7 +160,7 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX outbox_due ON outbox(status, next_attempt)")
-    db["articles"].enable_fts(
+    db.table("articles").enable_fts(
         ["title", "summary", "text"],
         create_triggers=True,
         tokenize="unicode61 remove_diacritics 2",
@@ -302,7 +301,9 @@ class Archive:
     def register_source(self, name: str, kind: str, url: str) -> None:
         with self.transaction():
             self._ensure_source(name)
-            self.db.execute("UPDATE sources SET kind = ?, url = ? WHERE name = ?", (kind, url, name))
+            self.db.execute(
+                "UPDATE sources SET kind = ?, url = ? WHERE name = ?", (kind, url, name)
+            )
 
     def save_validators(
         self, name: str, etag: str | None, last_modified: str | None, body_hash: str | None

@@ -50,7 +50,7 @@ def article_from_entry(source: str, entry: Entry) -> ArticleIn | None:
 
 def alerts_for(rules: list[Rule], source: str, doc: Document) -> list[AlertIn]:
     """One alert per (matching rule, channel) for an article of `source`."""
-    alerts = []
+    alerts: list[AlertIn] = []
     for rule in rules:
         if not rule.notify or not rule.applies_to(source):
             continue

@@ -40,6 +40,11 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,
         "LOG_LEVEL": "INFO",
         "STATS_DUMP": False,
+        # Scrapy's robots.txt middleware let concurrent requests to one host skip robots.txt.
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
+        },
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     }

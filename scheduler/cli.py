@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import logging
@@ -11,12 +12,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import CrawlerError
-from crawler.archive import Archive, iso
+from crawler.archive import Archive
 from crawler.passes import SourceResult, utcnow
 from crawler.query import QueryError, parse
 from scheduler import SchedulerError
@@ -173,10 +174,8 @@ async def _service(config: Config, archive: Archive) -> None:
         wake = next_wakeup(config, archive)
         wait = 60.0 if wake is None else (wake - utcnow()).total_seconds()
         wait = min(max(wait, 0.2), 60.0)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=wait)
-        except TimeoutError:
-            pass
     deliver_due(archive, config.channels, utcnow)
     print("newswatch: stopped", flush=True)
 
@@ -209,7 +208,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = _parse_query(args.query)
     config = _load(args)
     with Archive(config.archive_path) as archive:
-        found = archive.search(query, since=_since(args.since), source=args.source, limit=args.limit)
+        found = archive.search(
+            query, since=_since(args.since), source=args.source, limit=args.limit
+        )
     _print_found(found, args.json)
     return EXIT_OK
 
@@ -267,8 +268,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return EXIT_OK
     _table(
         [
-            [r["id"], r["status"], r["rule"], r["channel"], r["attempts"], r["created"]]
-            + [r["sent"] or r["last_error"] or f"next {r['next_attempt']}"]
+            [
+                *(r["id"], r["status"], r["rule"], r["channel"], r["attempts"], r["created"]),
+                r["sent"] or r["last_error"] or f"next {r['next_attempt']}",
+            ]
             for r in rows
         ],
         ["id", "status", "rule", "channel", "attempts", "created", "detail"],
@@ -303,7 +306,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
                 "last_run": state.get("last_run"),
                 "last_success": state.get("last_success"),
                 "consecutive_failures": state.get("consecutive_failures", 0),
-                "last_error": state.get("last_error") if state.get("consecutive_failures") else None,
+                "last_error": state.get("last_error")
+                if state.get("consecutive_failures")
+                else None,
                 "last_warning": state.get("last_warning"),
                 "next_due": state.get("next_due"),
                 "articles_24h": recent.get(source.name, 0),
@@ -421,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="crawl every source, due or not")
     add("run", cmd_run, "the service: crawl on schedule and deliver alerts until stopped")
     p = add("search", cmd_search, "search the archive in the rule language")
-    p.add_argument("query", help='e.g. \'NATO AND "air defence"\'')
+    p.add_argument("query", help="e.g. 'NATO AND \"air defence\"'")
     p.add_argument("--since", metavar="DUR", help="only articles first seen within DUR (7d)")
     p.add_argument("--source", metavar="NAME", help="only this source")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20)")

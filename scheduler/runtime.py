@@ -20,7 +20,9 @@ def run_on_reactor(main: Callable[[], Awaitable[T]]) -> T:
     from scrapy.utils.reactor import install_reactor
 
     install_reactor(REACTOR)
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed
 
     outcome: dict[str, Any] = {}
 
@@ -29,18 +31,18 @@ def run_on_reactor(main: Callable[[], Awaitable[T]]) -> T:
 
         def done(value: Any) -> None:
             outcome["value"] = value
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
         def failed(failure: Any) -> None:
             outcome["failure"] = failure
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
         deferred.addCallbacks(done, failed)
 
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=False)
     if "failure" in outcome:
         outcome["failure"].raiseException()
     if "value" not in outcome:
         raise RuntimeError("the event loop stopped before the work finished")
-    return outcome["value"]  # type: ignore[no-any-return]
+    return outcome["value"]
