@@ -167,7 +167,28 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Collection: article pages, their failures to retry, a server's Retry-After."""
+    db.execute("ALTER TABLE articles ADD COLUMN page_status TEXT")  # NULL feed only; ok; failed
+    db.execute("ALTER TABLE articles ADD COLUMN description TEXT")
+    db.execute("ALTER TABLE articles ADD COLUMN site_name TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN not_before TEXT")  # a server's Retry-After
+    db.execute("ALTER TABLE runs ADD COLUMN pages INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """CREATE TABLE pending_pages (
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            info TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_attempt TEXT NOT NULL,
+            last_attempt TEXT NOT NULL,
+            last_error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX pending_pages_source ON pending_pages(source)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -190,6 +211,9 @@ class ArticleIn:
     text: str | None
     fingerprint: str | None
     urls: tuple[str, ...] = ()  # every URL seen for it (raw and canonical)
+    origin: str = "feed"  # "feed": from a feed entry only; "page": the article page was read
+    description: str | None = None
+    site_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +248,28 @@ class RunRecord:
     error_class: str | None = None
     error: str | None = None
     warning: str | None = None
+    pages: int = 0
+    not_before: datetime | None = None  # the server asked us to wait (Retry-After)
+
+
+def decide_update(row: dict[str, Any], article: ArticleIn, kind: str) -> str:
+    """What an incoming copy of an archived article does to it (pure).
+
+    "edited": the record takes the new fields (and rules are matched again); "unchanged" (the
+    same URL, nothing new) or "duplicate" (known under another URL, guid or text) otherwise.
+    A copy read from the article page enriches a record that only had its feed entry; a feed
+    entry never overwrites what was read from the page.
+    """
+    if article.origin == "page":
+        if row["page_status"] != "ok":
+            return "edited"
+        if kind == "url" and (row["title"], row["text"]) != (article.title, article.text):
+            return "edited"
+    elif row["page_status"] != "ok" and kind == "url":
+        stored = (row["title"], row["summary"], row["text"])
+        if stored != (article.title, article.summary, article.text):
+            return "edited"
+    return "unchanged" if kind == "url" else "duplicate"
 
 
 class Archive:
@@ -323,8 +369,8 @@ class Archive:
             self._ensure_source(run.source)
             self.db.execute(
                 """INSERT INTO runs (source, started, finished, status, http_status, fetched, new,
-                       seen, off_topic, errors, error_class, error, warning, duration)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       seen, off_topic, errors, error_class, error, warning, duration, pages)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     run.source,
                     iso(run.started),
@@ -340,7 +386,12 @@ class Archive:
                     run.error,
                     run.warning,
                     round((run.finished - run.started).total_seconds(), 3),
+                    run.pages,
                 ),
+            )
+            self.db.execute(
+                "UPDATE sources SET not_before = ? WHERE name = ?",
+                (iso(run.not_before) if run.not_before else None, run.source),
             )
             if failed:
                 self.db.execute(
@@ -450,59 +501,14 @@ class Archive:
         with self.transaction():
             found = self.find_article(urls, article.source, article.guid, article.fingerprint)
             if found is None:
-                cursor = self.db.execute(
-                    """INSERT INTO articles (url, source, guid, title, author, published,
-                           first_seen, updated, language, summary, text, fingerprint)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        article.url,
-                        article.source,
-                        article.guid,
-                        article.title,
-                        article.author,
-                        article.published,
-                        iso(now),
-                        iso(now),
-                        article.language,
-                        article.summary,
-                        article.text,
-                        article.fingerprint,
-                    ),
-                )
-                article_id = int(cursor.lastrowid or 0)
-                story_id = article_id
-                self.db.execute(
-                    "UPDATE articles SET story_id = ? WHERE id = ?", (story_id, article_id)
-                )
-                outcome, kind = "new", None
+                article_id = self._insert_article(article, now)
+                story_id, outcome, kind = article_id, "new", None
             else:
                 row, kind = found
                 article_id, story_id = int(row["id"]), int(row["story_id"] or row["id"])
-                changed = kind == "url" and (
-                    (row["title"], row["summary"], row["text"])
-                    != (article.title, article.summary, article.text)
-                )
-                if changed:
-                    self.db.execute(
-                        """UPDATE articles SET title = ?, author = coalesce(?, author),
-                               published = coalesce(?, published), summary = ?, text = ?,
-                               fingerprint = ?, language = coalesce(?, language), updated = ?
-                           WHERE id = ?""",
-                        (
-                            article.title,
-                            article.author,
-                            article.published,
-                            article.summary,
-                            article.text,
-                            article.fingerprint,
-                            article.language,
-                            iso(now),
-                            article_id,
-                        ),
-                    )
-                    outcome = "edited"
-                else:
-                    outcome = "unchanged" if kind == "url" else "duplicate"
+                outcome = decide_update(row, article, kind)
+                if outcome == "edited":
+                    self._update_article(article_id, article, now, move_url=kind != "url")
             for url in urls:
                 self.db.execute(
                     "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
@@ -514,10 +520,101 @@ class Archive:
                     "VALUES (?, ?, ?)",
                     (article.source, article.guid, article_id),
                 )
+            if article.origin == "page":
+                self.db.execute(
+                    f"DELETE FROM pending_pages WHERE url IN ({','.join('?' for _ in urls)})",
+                    urls,
+                )
             if outcome in ("new", "edited"):
                 for alert in alerts_for(article_id, story_id, outcome):
                     self._queue_alert(alert, article_id, story_id, now)
         return Stored(article_id, story_id, outcome, kind)
+
+    def _insert_article(self, article: ArticleIn, now: datetime) -> int:
+        cursor = self.db.execute(
+            """INSERT INTO articles (url, source, guid, title, author, published, first_seen,
+                   updated, language, summary, text, fingerprint, page_status, description,
+                   site_name)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                article.url,
+                article.source,
+                article.guid,
+                article.title,
+                article.author,
+                article.published,
+                iso(now),
+                iso(now),
+                article.language,
+                article.summary,
+                article.text,
+                article.fingerprint,
+                "ok" if article.origin == "page" else None,
+                article.description,
+                article.site_name,
+            ),
+        )
+        article_id = int(cursor.lastrowid or 0)
+        self.db.execute("UPDATE articles SET story_id = ? WHERE id = ?", (article_id, article_id))
+        return article_id
+
+    def _update_article(
+        self, article_id: int, article: ArticleIn, now: datetime, move_url: bool
+    ) -> None:
+        self.db.execute(
+            """UPDATE articles SET title = coalesce(?, title), author = coalesce(?, author),
+                   published = coalesce(?, published), summary = coalesce(?, summary),
+                   text = coalesce(?, text), fingerprint = coalesce(?, fingerprint),
+                   language = coalesce(?, language), description = coalesce(?, description),
+                   site_name = coalesce(?, site_name), updated = ?,
+                   page_status = CASE WHEN ? = 'page' THEN 'ok' ELSE page_status END
+               WHERE id = ?""",
+            (
+                article.title,
+                article.author,
+                article.published,
+                article.summary,
+                article.text,
+                article.fingerprint,
+                article.language,
+                article.description,
+                article.site_name,
+                iso(now),
+                article.origin,
+                article_id,
+            ),
+        )
+        taken = self._one("SELECT id FROM articles WHERE url = ?", (article.url,))
+        if move_url and article.origin == "page" and taken is None:
+            # the page named its canonical URL: the record is keyed by it from now on
+            self.db.execute("UPDATE articles SET url = ? WHERE id = ?", (article.url, article_id))
+
+    # -- article pages that failed, retried on later runs ----------------------------------
+
+    def add_pending_page(
+        self, url: str, source: str, info: dict[str, Any], error: str, now: datetime
+    ) -> None:
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO pending_pages (url, source, info, attempts, first_attempt,
+                       last_attempt, last_error) VALUES (?, ?, ?, 1, ?, ?, ?)
+                   ON CONFLICT(url) DO UPDATE SET attempts = attempts + 1,
+                       last_attempt = excluded.last_attempt, last_error = excluded.last_error""",
+                (url, source, json.dumps(info), iso(now), iso(now), error),
+            )
+
+    def pending_pages(self, source: str, max_attempts: int) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT * FROM pending_pages WHERE source = ? AND attempts < ? ORDER BY first_attempt",
+            (source, max_attempts),
+        )
+        for row in rows:
+            row["info"] = json.loads(row["info"] or "{}")
+        return rows
+
+    def drop_pending_page(self, url: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM pending_pages WHERE url = ?", (url,))
 
     def _queue_alert(self, alert: AlertIn, article_id: int, story_id: int, now: datetime) -> None:
         self.db.execute(

@@ -20,6 +20,12 @@ import feedparser
 from w3lib.html import remove_tags, replace_entities
 
 _SPACES = re.compile(r"\s+")
+# Tags that end a line or a block: removed as a space, so "NATO</p><p>Air" stays two words.
+_BREAKING_TAGS = re.compile(
+    r"<\s*/?\s*(?:br|p|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote"
+    r"|pre|hr|section|article|header|footer|aside|figure|figcaption|address)\b[^>]*>",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def html_to_text(value: str | None) -> str | None:
     """Feed HTML (summary, title) to one line of plain text."""
     if not value:
         return None
-    text = replace_entities(remove_tags(value))
+    text = replace_entities(remove_tags(_BREAKING_TAGS.sub(" ", value)))
     text = _SPACES.sub(" ", text).strip()
     return text or None
 
@@ -61,11 +67,17 @@ def _time(parsed: time.struct_time | None) -> str | None:
         return None
 
 
+def _is_http(url: str) -> bool:
+    return url.strip().lower().startswith(("http://", "https://"))
+
+
 def _entry(raw: Any) -> Entry:
     summary = raw.get("summary")
     if not summary and raw.get("content"):
         summary = raw["content"][0].get("value")
     link = raw.get("link") or None
+    if link and raw.get("guidislink") and not _is_http(link):
+        link = None  # feedparser copied an opaque guid ("12345", "tag:...") into the link
     if not link:
         for candidate in raw.get("links", []):
             if candidate.get("href"):

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from scrapy import Request
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+
+from crawler.httputil import parse_retry_after
+from crawler.urls import canonical_url
+
+SEEN = "already in the archive"
 
 
 def _fork(deferred: Deferred[Any]) -> Deferred[Any]:
@@ -45,3 +55,65 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         super()._robots_error(exc, netloc)
         if isinstance(pending, Deferred) and not pending.called:
             pending.callback(None)
+
+
+class SeenFilterMiddleware:
+    """Drops a request for an article page the archive already knows, before it is sent.
+
+    Only requests marked as article pages (`meta["nw_kind"] == "page"`) are checked, by their
+    canonical URL (also after a redirect, which comes back through here). A deliberate
+    re-fetch (`meta["nw_refetch"]`) passes. This is what scrapy-deltafetch did, on the archive.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.ctx = crawler.settings.get("NEWSWATCH_PASS")
+        if self.ctx is None:
+            raise NotConfigured("no newswatch pass context")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SeenFilterMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if request.meta.get("nw_kind") != "page" or request.meta.get("nw_refetch"):
+            return
+        if self.ctx.archive.is_known_url(canonical_url(request.url)):
+            raise IgnoreRequest(SEEN)
+
+
+class RetryAfterMiddleware:
+    """Backs off a host that answers 429 or 503, honouring its Retry-After.
+
+    A short wait (up to `MAX_WAIT` seconds) pauses every request to that host and retries the
+    request (at most `MAX_TRIES` times); a longer one is left to the callback, which records it
+    so the source is not crawled again before that time.
+    """
+
+    MAX_WAIT = 60.0
+    MAX_TRIES = 2
+    DEFAULT_WAIT = 5.0  # a 429/503 without Retry-After
+
+    def __init__(self) -> None:
+        self.not_before: dict[str, float] = {}
+
+    async def process_request(self, request: Request) -> None:
+        host = urlparse_cached(request).netloc
+        wait = self.not_before.get(host, 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status not in (429, 503):
+            return response
+        header = response.headers.get(b"Retry-After")
+        delay = parse_retry_after(header) if header else None
+        tries = int(request.meta.get("nw_backoff", 0))
+        wait = delay if delay is not None else self.DEFAULT_WAIT
+        if wait <= self.MAX_WAIT and tries < self.MAX_TRIES:
+            host = urlparse_cached(request).netloc
+            self.not_before[host] = max(self.not_before.get(host, 0.0), time.monotonic() + wait)
+            retry = request.replace(dont_filter=True)
+            retry.meta["nw_backoff"] = tries + 1
+            return retry
+        request.meta["nw_retry_after"] = wait
+        return response

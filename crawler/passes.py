@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from crawler.archive import Archive
 from crawler.model import CrawlOptions, Rule, Source
@@ -43,6 +45,8 @@ class SourceResult:
     error_class: str | None = None
     error: str | None = None
     warning: str | None = None
+    pages: int = 0  # article pages fetched
+    retry_after: float | None = None  # the server asked us to wait this long (429/503)
     validators: tuple[str | None, str | None, str | None] | None = None  # etag, lm, body hash
     duplicates: dict[str, int] = field(default_factory=dict)  # kind -> count
 
@@ -65,6 +69,8 @@ class PassContext:
     topic: Query | None
     options: CrawlOptions
     clock: Callable[[], datetime] = utcnow
+    executor: Executor | None = None  # extraction workers; None: the pass makes its own
+    scrapy_overrides: dict[str, Any] = field(default_factory=dict)  # tests: e.g. DNS_RESOLVER
     results: dict[str, SourceResult] = field(default_factory=dict)
 
     def __deepcopy__(self, memo: dict[int, object]) -> PassContext:
@@ -80,20 +86,12 @@ async def crawl_pass(ctx: PassContext) -> dict[str, SourceResult]:
     """Crawl every source of `ctx` once. Needs the asyncio Twisted reactor to be running."""
     from scrapy.crawler import AsyncCrawlerRunner
 
-    from crawler.spiders.feeds import FeedSpider
+    from crawler.spiders.news import NewsSpider
 
-    feeds = [s for s in ctx.sources if s.kind == "feed"]
-    for source in ctx.sources:
-        result = ctx.result(source.name)
-        if source.kind != "feed":
-            result.fail(
-                "NotImplemented",
-                f"{source.kind} sources are not crawled by this version yet; "
-                "use a feed URL for now",
-            )
-    if feeds:
-        runner = AsyncCrawlerRunner(scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx))
-        await runner.crawl(FeedSpider, sources=feeds)
+    if ctx.sources:
+        settings = scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx, **ctx.scrapy_overrides)
+        runner = AsyncCrawlerRunner(settings)
+        await runner.crawl(NewsSpider, sources=list(ctx.sources))
     now = ctx.clock()
     for source in ctx.sources:
         result = ctx.result(source.name)

@@ -1,51 +1,37 @@
-"""Thin item pipeline: normalise -> identify/dedup -> archive -> match -> queue alerts.
+"""Thin item pipeline: extract -> normalise -> topic -> identify/dedup -> archive -> match ->
+queue alerts.
 
-The decisions live in pure modules (urls, fingerprint, query); storage in crawler.archive.
-One bad item is counted as the source's error and never stops the others.
+The decisions live in pure modules (articles, extract, urls, fingerprint, query); storage in
+crawler.archive. Page extraction (CPU work) runs in a process pool, off the event loop, so a
+pass of hundreds of pages uses every core. One bad item is counted as its source's error and
+never stops the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime
 from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.archive import AlertIn, ArticleIn
-from crawler.feeds import Entry
-from crawler.fingerprint import text_fingerprint
+from crawler.articles import article_from_entry, article_from_page, info_entry
+from crawler.extract import PageFields, extract_page
 from crawler.model import Rule
 from crawler.passes import PassContext
 from crawler.query import Document
-from crawler.urls import amp_to_canonical_guess, canonical_url
 
 log = logging.getLogger(__name__)
 
-
-def article_from_entry(source: str, entry: Entry) -> ArticleIn | None:
-    """A feed entry as an archive record; None when it has no usable URL."""
-    link = entry.link or (entry.guid if entry.guid and entry.guid.startswith("http") else None)
-    if not link:
-        return None
-    canonical = canonical_url(link)
-    amp = amp_to_canonical_guess(canonical)
-    if amp is not None:
-        canonical = canonical_url(amp)
-    text = entry.summary  # the feed's summary is the text until full pages are fetched
-    return ArticleIn(
-        url=canonical,
-        source=source,
-        guid=entry.guid,
-        title=entry.title,
-        author=entry.author,
-        published=entry.published,
-        language=None,
-        summary=entry.summary,
-        text=text,
-        fingerprint=text_fingerprint(text),
-        urls=(canonical, link),
-    )
+# The first pages of a pass are extracted in this process: starting worker processes costs more
+# than a few extractions (~20 ms each). Past this many, a pool of one worker per core takes over.
+INLINE_PAGES = 4
 
 
 def alerts_for(rules: list[Rule], source: str, doc: Document) -> list[AlertIn]:
@@ -61,11 +47,21 @@ def alerts_for(rules: list[Rule], source: str, doc: Document) -> list[AlertIn]:
     return alerts
 
 
+def extraction_pool() -> ProcessPoolExecutor:
+    """Workers for page extraction, one per core ('spawn': safe beside the reactor's threads)."""
+    return ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 2, mp_context=multiprocessing.get_context("spawn")
+    )
+
+
 class ArchivePipeline:
     def __init__(self, ctx: PassContext) -> None:
         self.ctx = ctx
         self.rules = list(ctx.rules)
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
+        self._pool: Executor | None = ctx.executor
+        self._own_pool = False
+        self._pages = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -74,31 +70,77 @@ class ArchivePipeline:
             raise NotConfigured("no newswatch pass context")
         return cls(ctx)
 
-    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+    def close_spider(self) -> None:
+        if self._own_pool and self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         source: str = item["source"]
-        result = self.ctx.result(source)
         try:
-            self._process(source, item["entry"])
+            kind = item["kind"]
+            if kind == "entry":
+                self._store_entry(source, item["entry"])
+            elif kind == "page":
+                page = await self._extract(item["body"], item["final_url"])
+                if page.error and not page.text:
+                    self._page_failed(source, item["url"], item["info"], page.error)
+                else:
+                    article = article_from_page(
+                        source, item["info"], page, item["url"], item["final_url"]
+                    )
+                    self._store(source, article)
+            elif kind == "page_failed":
+                self._page_failed(source, item["url"], item["info"], item["error"])
         except Exception as exc:
-            result.errors += 1
-            log.exception("%s: could not archive an entry: %s", source, exc)
+            self.ctx.result(source).errors += 1
+            log.exception("%s: could not archive %s: %s", source, item.get("url"), exc)
+        item.pop("body", None)  # do not keep page bodies alive in Scrapy's item chain
         return item
 
-    def _process(self, source: str, entry: Entry) -> None:
+    async def _extract(self, body: bytes, url: str) -> PageFields:
+        self._pages += 1
+        if self._pool is None and self._pages <= INLINE_PAGES:
+            return extract_page(body, url)
+        if self._pool is None:
+            self._pool = extraction_pool()
+            self._own_pool = True
+        future = self._pool.submit(extract_page, body, url)
+        return await asyncio.wrap_future(future)
+
+    def _page_failed(self, source: str, url: str, info: dict[str, Any], error: str) -> None:
+        """Keep what the listing said (a feed entry), and try the page again next pass."""
         result = self.ctx.result(source)
+        result.errors += 1
+        self.ctx.archive.add_pending_page(url, source, info, error, self.ctx.clock())
+        entry = info_entry(info)
+        if entry is not None:
+            self._store_entry(source, entry, count_errors=False)
+
+    def _store_entry(self, source: str, entry: Any, count_errors: bool = True) -> None:
         article = article_from_entry(source, entry)
         if article is None:
-            result.errors += 1
+            if count_errors:
+                self.ctx.result(source).errors += 1
             log.warning("%s: entry %r has neither a link nor a URL guid", source, entry.title)
             return
-        now = self.ctx.clock()
+        self._store(source, article)
+
+    def _store(self, source: str, article: ArticleIn) -> None:
+        result = self.ctx.result(source)
+        now: datetime = self.ctx.clock()
         doc = Document.from_fields(article.title, article.summary, article.text)
         topic = self.ctx.topic
         if topic is not None and source in self.topic_sources and topic.matches(doc) is None:
-            if self.ctx.archive.is_known_url(article.url):
+            archive = self.ctx.archive
+            if archive.find_article(article.urls, source, article.guid, None) is not None:
                 result.seen += 1
-            elif self.ctx.archive.mark_seen(article.url, source, "off-topic", now):
+                return
+            fresh = [archive.mark_seen(url, source, "off-topic", now) for url in article.urls]
+            if fresh[0]:
                 result.off_topic += 1
+            else:
+                result.seen += 1
             return
         stored = self.ctx.archive.store_article(
             article, now, lambda _id, _story, _outcome: alerts_for(self.rules, source, doc)

@@ -44,8 +44,16 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
+            # before robots.txt and the network: known article pages are never requested
+            "crawler.middlewares.SeenFilterMiddleware": 50,
+            # 429/503: pause the host for its Retry-After, then try again
+            "crawler.middlewares.RetryAfterMiddleware": 560,
         },
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        # Certificates are verified (Scrapy's default context accepts any certificate).
+        "DOWNLOADER_CLIENTCONTEXTFACTORY": (
+            "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory"
+        ),
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     }
     settings.update(extra)

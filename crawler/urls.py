@@ -9,7 +9,7 @@ lower-case the host.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -69,6 +69,11 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+def _tracks(pair: str) -> bool:
+    """True for a raw query pair (`utm_source=x`) whose name is a tracking parameter."""
+    return is_tracking_param(unquote_plus(pair.partition("=")[0], errors="replace"))
+
+
 def canonical_url(url: str) -> str:
     """The URL an article is keyed by: tracking parameters, fragment and default port removed.
 
@@ -77,10 +82,13 @@ def canonical_url(url: str) -> str:
     """
     url = url.strip()
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    kept = [(k, v) for k, v in query if not is_tracking_param(k)]
+    # Filter the raw `name=value` pairs: decoding and re-encoding them would turn escapes that
+    # are not UTF-8 (`?q=caf%E9`) into U+FFFD, so different pages would share one key.
+    kept = [pair for pair in parts.query.split("&") if pair and not _tracks(pair)]
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:
@@ -91,7 +99,7 @@ def canonical_url(url: str) -> str:
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
     path = parts.path or "/"
-    rebuilt = urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+    rebuilt = urlunsplit((scheme, netloc, path, "&".join(kept), ""))
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
@@ -102,10 +110,13 @@ def amp_to_canonical_guess(url: str) -> str | None:
     Returns None when the URL does not look like an AMP page.
     """
     parts = urlsplit(url)
-    path = _AMP_PATH.sub("", parts.path) if _AMP_PATH.search(parts.path) else None
-    if path is None:
+    pairs = [pair for pair in parts.query.split("&") if pair]
+    query = [pair for pair in pairs if unquote_plus(pair.partition("=")[0]).lower() != "amp"]
+    amp_path = _AMP_PATH.search(parts.path) is not None
+    if not amp_path and len(query) == len(pairs):
         return None
-    return urlunsplit((parts.scheme, parts.netloc, path or "/", parts.query, ""))
+    path = _AMP_PATH.sub("", parts.path) if amp_path else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path or "/", "&".join(query), ""))
 
 
 def host_of(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from crawler.archive import Archive, RunRecord
 from crawler.model import Source
@@ -67,6 +67,11 @@ async def crawl_sources(
         result.finished = result.finished or clock()
         if result.validators is not None:
             archive.save_validators(source.name, *result.validators)
+        due = next_due(source, config.crawl.every, result.started)
+        # a server that asked us to wait (429/503 Retry-After) is not asked again before then
+        not_before = (
+            result.finished + timedelta(seconds=result.retry_after) if result.retry_after else None
+        )
         archive.record_run(
             RunRecord(
                 source=source.name,
@@ -82,7 +87,9 @@ async def crawl_sources(
                 error_class=result.error_class,
                 error=result.error,
                 warning=result.warning,
+                pages=result.pages,
+                not_before=not_before,
             ),
-            next_due(source, config.crawl.every, result.started),
+            max(due, not_before) if not_before else due,
         )
     return results

@@ -55,7 +55,8 @@ def snippet(text: str | None, terms: Sequence[str], width: int = SNIPPET_CHARS) 
     if len(text) <= width:
         return text
     first = spans[0][0] if spans else 0
-    start = max(0, first - width // 3)
+    # a third of the window before the match; near the end, the whole window before it
+    start = max(0, min(first - width // 3, len(text) - width))
     if start:
         space = text.find(" ", start)
         start = space + 1 if 0 <= space < first else start

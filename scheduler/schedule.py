@@ -14,11 +14,71 @@ from crawler.model import Source
 RETRY_DELAYS = (5, 300, 1800, 7200, 18000, 36000)
 
 
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekday(text: str, end: bool) -> int:
+    """One crontab day of the week as 0-7 (0 and 7 are Sunday); a name, too."""
+    word = text.strip().lower()
+    if word.isalpha():
+        if word[:3] not in _WEEKDAYS:
+            raise ValueError(f"not a day of the week: {text!r}")
+        day = _WEEKDAYS.index(word[:3])
+        return 7 if end and day == 0 else day
+    day = int(word)
+    if not 0 <= day <= 7:
+        raise ValueError(f"day of the week out of range: {text!r}")
+    return day
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field (0 and 7 Sunday, 1 Monday) in APScheduler 3's terms.
+
+    APScheduler 3 counts 0 as Monday, also in ``from_crontab`` (its issue 286), so a crontab
+    "1-5" (Monday to Friday) would run Tuesday to Saturday. Names mean the same in both.
+    """
+    if field.strip() in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.split(","):
+        span, slash, step_text = part.partition("/")
+        step = int(step_text) if slash else 1
+        if step < 1:
+            raise ValueError(f"bad step in {field!r}")
+        if span.strip() == "*":
+            first, last = 0, 6
+        else:
+            low, dash, high = span.partition("-")
+            first = _weekday(low, end=False)
+            last = _weekday(high, end=True) if dash else (6 if slash else first)
+            if last < first:
+                raise ValueError(f"backwards range in {field!r}")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
+def cron_trigger(expression: str) -> CronTrigger:
+    """A trigger for a standard five-field crontab expression, weekdays as crontab counts them."""
+    fields = expression.split()
+    if len(fields) == 5:
+        try:
+            weekdays = crontab_weekdays(fields[4])
+        except ValueError:
+            pass  # not crontab syntax we know: leave it to APScheduler as written
+        else:
+            minute, hour, day, month, _ = fields
+            return CronTrigger(
+                minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays, timezone=UTC
+            )
+    return CronTrigger.from_crontab(expression, timezone=UTC)
+
+
 def next_due(source: Source, default_every: float, after: datetime) -> datetime:
     """The next time `source` should be crawled, counting from `after` (a run's start)."""
     if source.cron:
-        trigger = CronTrigger.from_crontab(source.cron, timezone=UTC)
-        fire = trigger.get_next_fire_time(None, after)
+        trigger = cron_trigger(source.cron)
+        # strictly after: a run that starts on its fire time is not due again at once
+        fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
         if fire is not None:
             return fire.astimezone(UTC)
     every = source.every if source.every is not None else default_every
@@ -45,4 +105,6 @@ def retry_at(
     delay = float(RETRY_DELAYS[min(max(attempts, 1), len(RETRY_DELAYS)) - 1])
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return min(now + timedelta(seconds=delay), expires)
+    # capped before adding: a huge Retry-After must not overflow the date
+    delay = min(delay, (expires - now).total_seconds())
+    return now + timedelta(seconds=delay)

@@ -3,6 +3,8 @@ webhook receiver (tests/servers.py). The issue's acceptance path, step by step."
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -226,8 +228,11 @@ def test_search_and_export(tmp_path: Path, site: FixtureSite) -> None:
 
     csv_out = newswatch(config, "export", "--format", "csv")
     assert csv_out.returncode == 0
-    assert csv_out.stdout.splitlines()[0].startswith("id,url,urls,source,title")
-    assert len(csv_out.stdout.splitlines()) == 5
+    rows = list(csv.DictReader(io.StringIO(csv_out.stdout)))
+    assert list(rows[0])[:5] == ["id", "url", "urls", "source", "title"]
+    assert len(rows) == 4
+    nato_row = next(r for r in rows if r["title"] == NATO_TITLE)
+    assert nato_row["url"] in nato_row["urls"].split(" ")
 
 
 def test_broken_sources_are_recorded_and_do_not_stop_others(

@@ -6,9 +6,8 @@ import hashlib
 import hmac
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
+from crawler.httputil import parse_retry_after
 from crawler.model import Channel
 from scheduler.notify import DeliveryError, Message
 
@@ -31,22 +30,6 @@ def headers_for(channel: Channel, message: Message) -> dict[str, str]:
     if isinstance(secret, str) and secret:
         headers["X-Newswatch-Signature-256"] = signature(secret, message.body)
     return headers
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

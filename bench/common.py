@@ -1,0 +1,97 @@
+"""Shared helpers of the benchmarks: a local web server and the `newswatch` command.
+
+``LocalSite`` serves a dict of paths on 127.0.0.1 from a thread (standard library only);
+``newswatch`` runs the real console script in a subprocess. Benchmarks never touch the
+network beyond 127.0.0.0/8: the subprocess gets a dead proxy for everything else.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+
+@dataclass(frozen=True)
+class Resource:
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class LocalSite:
+    """``{path: Resource}`` served on ``http://127.0.0.1:<port>``; use as a context manager."""
+
+    def __init__(self, resources: dict[str, Resource], host: str = "127.0.0.1") -> None:
+        self.resources = resources
+        self.requests: list[str] = []
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                site.requests.append(self.path)
+                found = site.resources.get(self.path.split("#", 1)[0])
+                if found is None:
+                    self._send(404, Resource(b"not found\n", "text/plain"))
+                else:
+                    self._send(200, found)
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def _send(self, status: int, res: Resource) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", res.content_type)
+                self.send_header("Content-Length", str(len(res.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(res.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = _Server((host, 0), Handler)
+        self.base = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def newswatch_command() -> list[str]:
+    """The console script next to this Python, or the module from a source tree."""
+    script = Path(sys.executable).parent / "newswatch"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scheduler.cli"]
+
+
+def newswatch(config: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    """Run ``newswatch -c CONFIG ARGS`` with only loopback traffic allowed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    # Anything not on 127.0.0.0/8 goes to a proxy that does not exist, so it fails at once.
+    dead = "http://127.0.0.1:9"
+    env.update(http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead, HTTPS_PROXY=dead)
+    env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    argv = [*newswatch_command(), "-c", str(config), *args]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )

@@ -1,0 +1,262 @@
+"""The one spider of a pass: every due source, whatever its kind, in one crawl.
+
+One crawl means one downloader, so the per-host limit and delay hold across all sources. The
+listing of each source (a feed, a sitemap, a section page) is fetched with conditional GET;
+its new items become article-page requests (when pages are fetched), which the archive-backed
+`SeenFilterMiddleware` drops when the page is already known. Failures are recorded on the
+source (`PassContext.result`); nothing here raises past Scrapy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.middlewares import SEEN
+from crawler.model import Source
+from crawler.passes import PassContext, SourceResult
+from crawler.settings import HANDLED_STATUSES
+from crawler.spiders import feeds, sitemaps, sites
+from crawler.urls import canonical_url
+
+# A page that failed is tried again on later passes, this many times in all.
+MAX_PAGE_ATTEMPTS = 5
+# At most this many new article pages per source and pass (the rest come next pass).
+MAX_NEW_PAGES = 200
+
+_HTTP_HINTS = {
+    404: "not found (404); check the URL",
+    410: "gone (410); remove or replace the source",
+    403: "the server refuses us (403)",
+    401: "the server wants a login (401)",
+}
+
+# Failure classes (Twisted's and Scrapy's) as users read them in `newswatch sources`.
+_FRIENDLY = (
+    ("CannotResolveHost", "the host name does not resolve; check the URL"),
+    ("DNS", "the host name does not resolve; check the URL"),
+    ("Timeout", "the server did not answer in time ([crawl] timeout)"),
+    ("TimedOut", "the connection timed out"),
+    ("Refused", "the server refused the connection"),
+    ("SSL", "the TLS handshake failed (bad or untrusted certificate?)"),
+    ("TLS", "the TLS handshake failed (bad or untrusted certificate?)"),
+    ("certificate", "the TLS handshake failed (bad or untrusted certificate?)"),
+    ("ConnectionLost", "the server closed the connection"),
+    ("DataLoss", "the server closed the connection mid-answer"),
+    ("NeverReceived", "the server closed the connection before answering"),
+)
+
+
+def describe_failure(cls: str, detail: str) -> tuple[str, str]:
+    """(error class, message an operator can act on) for a failed request."""
+    lowered = detail.lower()
+    if "robots.txt" in lowered:
+        return "RobotsDisallowed", "robots.txt forbids this URL; ask the site or remove the source"
+    if "redirect" in lowered:
+        return "RedirectLoop", f"too many redirects (a redirect loop?): {detail}"
+    if "maxsize" in lowered or "max size" in lowered or "exceeds" in lowered:
+        return "TooLarge", f"the response is larger than [crawl] max_page_bytes: {detail}"
+    for needle, text in _FRIENDLY:
+        if needle.lower() in cls.lower() or needle.lower() in lowered:
+            return cls, f"{text}: {detail}"
+    return cls, f"the fetch failed: {detail}"
+
+
+def describe_status(status: int, retry_after: float | None) -> tuple[str, str]:
+    if status in (429, 503):
+        wait = f"; it asked us to wait {retry_after:.0f} s" if retry_after else ""
+        return f"HTTP{status}", f"the server is overloaded or rate-limiting us ({status}){wait}"
+    return f"HTTP{status}", _HTTP_HINTS.get(status, f"the server answered HTTP {status}")
+
+
+class NewsSpider(scrapy.Spider):
+    name = "newswatch"
+
+    def __init__(self, sources: list[Source], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources = {s.name: s for s in sources}
+        self.new_page_counts: dict[str, int] = {}
+        self.requested: set[str] = set()  # canonical URLs of the pages requested this pass
+
+    @property
+    def ctx(self) -> PassContext:
+        ctx: PassContext = self.settings["NEWSWATCH_PASS"]
+        return ctx
+
+    def result(self, response_or_meta: Response | dict[str, Any]) -> SourceResult:
+        meta = response_or_meta if isinstance(response_or_meta, dict) else response_or_meta.meta
+        return self.ctx.result(meta["source"])
+
+    # -- the listing of each source ------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for source in self.sources.values():
+            self.ctx.result(source.name)  # the run starts now
+            yield self.listing_request(source, source.url, conditional=True)
+            for pending in self.ctx.archive.pending_pages(source.name, MAX_PAGE_ATTEMPTS):
+                yield self.page_request(source.name, pending["url"], pending["info"], True)
+
+    def listing_request(self, source: Source, url: str, conditional: bool) -> scrapy.Request:
+        headers: dict[str, str] = {}
+        state = self.ctx.archive.source_state(source.name) or {}
+        if conditional and state.get("url") == source.url:
+            if state.get("etag"):
+                headers["If-None-Match"] = state["etag"]
+            if state.get("last_modified"):
+                headers["If-Modified-Since"] = state["last_modified"]
+        callback = {
+            "feed": self.parse_feed,
+            "sitemap": self.parse_sitemap,
+            "site": self.parse_section,
+        }[source.kind]
+        return scrapy.Request(
+            url,
+            headers=headers,
+            callback=callback,
+            errback=self.listing_failed,
+            dont_filter=True,
+            priority=10,  # listings before pages
+            meta={
+                "source": source.name,
+                "nw_kind": "listing",
+                "nw_conditional": conditional,
+                "handle_httpstatus_list": HANDLED_STATUSES,
+            },
+        )
+
+    def listing_body(self, response: Response) -> bytes | None:
+        """The body of a listing worth parsing; None when unchanged or failed (recorded)."""
+        result = self.result(response)
+        top = response.meta.get("nw_conditional", False)
+        if top:
+            result.http_status = response.status
+        if response.status == 304:
+            if top:
+                result.status = "not_modified"
+            return None
+        if response.status >= 400:
+            cls, message = describe_status(response.status, response.meta.get("nw_retry_after"))
+            if response.status in (429, 503) and response.meta.get("nw_retry_after"):
+                result.retry_after = float(response.meta["nw_retry_after"])
+            result.fail(cls, message if top else f"{response.url}: {message}")
+            return None
+        body = response.body
+        if top:
+            body_hash = hashlib.sha1(body).hexdigest()
+            etag = response.headers.get(b"ETag")
+            last_modified = response.headers.get(b"Last-Modified")
+            result.validators = (
+                etag.decode("latin-1") if etag else None,
+                last_modified.decode("latin-1") if last_modified else None,
+                body_hash,
+            )
+            state = self.ctx.archive.source_state(result.source) or {}
+            source = self.sources[result.source]
+            if state.get("body_hash") == body_hash and state.get("url") == source.url:
+                # Some servers send fresh validators for an unchanged listing: the body decides.
+                result.status = "not_modified"
+                return None
+        return body
+
+    def parse_feed(self, response: Response) -> Iterator[Any]:
+        yield from feeds.parse(self, response)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        yield from sitemaps.parse(self, response)
+
+    def parse_section(self, response: Response) -> Iterator[Any]:
+        yield from sites.parse(self, response)
+
+    def listing_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is None:
+            return
+        cls, message = describe_failure(
+            failure.type.__name__ if failure.type else "Error", str(failure.value)
+        )
+        result = self.result(request.meta)
+        if not request.meta.get("nw_conditional"):
+            message = f"{request.url}: {message}"
+        result.fail(cls, message)
+        self.logger.info("%s: %s", result.source, message)
+
+    # -- article pages --------------------------------------------------------------------
+
+    def page_request(
+        self, source: str, url: str, info: dict[str, Any], refetch: bool = False
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_page,
+            errback=self.page_failed,
+            meta={
+                "source": source,
+                "nw_kind": "page",
+                "nw_info": info,
+                "nw_url": url,
+                "nw_refetch": refetch,
+                "handle_httpstatus_list": HANDLED_STATUSES,
+            },
+        )
+
+    def new_pages(self, source: str, urls: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[Any]:
+        """Requests for the article pages of a listing (the seen ones are dropped later)."""
+        for url, info in urls:
+            count = self.new_page_counts.get(source, 0)
+            if count >= MAX_NEW_PAGES:
+                self.logger.info("%s: more than %d new pages; the rest next pass", source, count)
+                return
+            canonical = canonical_url(url)
+            if canonical in self.requested or self.ctx.archive.is_known_url(canonical):
+                self.ctx.result(source).seen += 1
+                continue
+            self.requested.add(canonical)
+            self.new_page_counts[source] = count + 1
+            yield self.page_request(source, url, info)
+
+    def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
+        result = self.result(response)
+        result.pages += 1
+        if response.status >= 400:
+            _, message = describe_status(response.status, response.meta.get("nw_retry_after"))
+            yield from self._page_failed(response.meta, message)
+            return
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
+        if content_type and not any(t in content_type for t in ("html", "xml", "text")):
+            yield from self._page_failed(response.meta, f"not an HTML page ({content_type})")
+            return
+        yield {
+            "kind": "page",
+            "source": response.meta["source"],
+            "info": response.meta["nw_info"],
+            "url": response.meta["nw_url"],
+            "final_url": response.url,
+            "body": response.body,
+        }
+
+    def page_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:
+        request = getattr(failure, "request", None)
+        if request is None:
+            return
+        if SEEN in str(failure.value):
+            self.result(request.meta).seen += 1
+            return
+        _, message = describe_failure(
+            failure.type.__name__ if failure.type else "Error", str(failure.value)
+        )
+        yield from self._page_failed(request.meta, message)
+
+    def _page_failed(self, meta: dict[str, Any], message: str) -> Iterator[dict[str, Any]]:
+        self.logger.info("%s: page %s failed: %s", meta["source"], meta["nw_url"], message)
+        yield {
+            "kind": "page_failed",
+            "source": meta["source"],
+            "info": meta["nw_info"],
+            "url": meta["nw_url"],
+            "error": message,
+        }
