@@ -52,6 +52,7 @@ from xml.sax.saxutils import escape
 
 from common import LocalSite, Resource, newswatch
 
+MAX_PASSES = 10
 TARGETS = {"aeb_f1": 0.95, "title": 0.97, "date": 0.90, "author": 0.80}
 
 
@@ -88,7 +89,9 @@ def load_aeb(data: Path, limit: int | None) -> list[Page]:
         html = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes())
         url = truth[key]["url"]
         pages.append(
-            Page("aeb", key, html, url, served_path(f"aeb/{key[:8]}", url), truth[key]["articleBody"])
+            Page(
+                "aeb", key, html, url, served_path(f"aeb/{key[:8]}", url), truth[key]["articleBody"]
+            )
         )
     return pages
 
@@ -216,10 +219,12 @@ Fields = dict[str, Any]  # title, author, published, text, language
 
 
 def direct(pages: list[Page]) -> tuple[dict[str, Fields], float]:
+    """extract_page on every page; returns the fields and the CPU seconds spent."""
     from crawler.extract import extract_page
 
+    extract_page(b"<html><body><p>warm-up</p></body></html>", "http://127.0.0.1/")  # imports
     out: dict[str, Fields] = {}
-    start = time.perf_counter()
+    start = time.process_time()
     for page in pages:
         f = extract_page(page.html, page.url)
         out[page.path] = {
@@ -230,15 +235,16 @@ def direct(pages: list[Page]) -> tuple[dict[str, Fields], float]:
             "language": f.language,
             "error": f.error,
         }
-    return out, time.perf_counter() - start
+    return out, time.process_time() - start
 
 
 def baseline(pages: list[Page]) -> tuple[dict[str, Fields], float]:
     """Bare trafilatura.bare_extraction with metadata, as documented in DESIGN.md."""
     import trafilatura
 
+    trafilatura.bare_extraction(b"<html><body><p>warm-up</p></body></html>")  # imports
     out: dict[str, Fields] = {}
-    start = time.perf_counter()
+    start = time.process_time()
     for page in pages:
         doc = trafilatura.bare_extraction(
             page.html, url=page.url, with_metadata=True, include_comments=False
@@ -253,7 +259,7 @@ def baseline(pages: list[Page]) -> tuple[dict[str, Fields], float]:
             "text": doc.text,
             "language": None,
         }
-    return out, time.perf_counter() - start
+    return out, time.process_time() - start
 
 
 def _page_title(html: bytes) -> str:
@@ -333,8 +339,15 @@ def pipeline(aeb: list[Page], fundus: list[Page]) -> tuple[dict[str, Fields], fl
         site.resources.update(site_resources(aeb, fundus, site.base))
         config = Path(tmp) / "newswatch.toml"
         config.write_text(CONFIG.format(base=site.base), encoding="utf-8")
-        crawl = newswatch(config, "crawl", "--all")
-        log = f"crawl exit {crawl.returncode}\n{crawl.stdout}{crawl.stderr[-3000:]}"
+        # A pass takes a bounded number of new pages per source; crawl until one serves none.
+        log = ""
+        for n in range(1, MAX_PASSES + 1):
+            before = len(site.requests)
+            crawl = newswatch(config, "crawl", "--all")
+            log += f"crawl pass {n}: exit {crawl.returncode}\n{crawl.stdout}{crawl.stderr[-3000:]}"
+            pages_served = [r for r in site.requests[before:] if not r.endswith((".xml", ".txt"))]
+            if crawl.returncode != 0 or not pages_served:
+                break
         export = newswatch(config, "export", "--format", "jsonl")
         if export.returncode != 0:
             log += f"\nexport exit {export.returncode}: {export.stderr[-3000:]}"
@@ -439,13 +452,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.direct:
         mode = "direct"
         got, secs = direct(pages)
-        print(f"extract_page: {secs / len(pages) * 1000:.1f} ms/page")
+        print(f"extract_page: {secs / len(pages) * 1000:.1f} ms/page (CPU)")
     else:
         mode = "pipeline"
         got, secs, log = pipeline(aeb, fundus)
         print(log)
         print(f"crawl + export: {secs:.1f} s for {len(pages)} pages")
-    print(f"bare trafilatura: {base_secs / len(pages) * 1000:.1f} ms/page")
+    print(f"bare trafilatura: {base_secs / len(pages) * 1000:.1f} ms/page (CPU)")
     if args.verbose:
         show_misses(aeb, fundus, got)
     report(mode, score(aeb, fundus, got), score(aeb, fundus, base_got), len(aeb), len(fundus))

@@ -32,7 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from crawler import CrawlerError
-from crawler.query import Document, Query
+from crawler.query import Document, Query, tokenize
 
 RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
 
@@ -160,10 +160,12 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX outbox_due ON outbox(status, next_attempt)")
-    db.table("articles").enable_fts(
-        ["title", "summary", "text"],
-        create_triggers=True,
-        tokenize="unicode61 remove_diacritics 2",
+    # The search index holds the query language's own tokens (crawler.query.tokenize), not
+    # the raw text: FTS5's tokenizer and ours disagree on some characters (full-width letters,
+    # ligatures, Cyrillic accents), and search must never miss what the live matcher alerts on.
+    db.execute(
+        "CREATE VIRTUAL TABLE articles_fts USING fts5(title, summary, text, "
+        "tokenize = 'unicode61 remove_diacritics 2')"
     )
 
 
@@ -286,7 +288,12 @@ class Archive:
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
+        except ArchiveError:
+            self.db.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if hasattr(self, "db"):
+                self.db.close()
             raise ArchiveError(f"cannot open the archive {self.path}: {exc}") from exc
 
     def __enter__(self) -> Archive:
@@ -556,7 +563,22 @@ class Archive:
         )
         article_id = int(cursor.lastrowid or 0)
         self.db.execute("UPDATE articles SET story_id = ? WHERE id = ?", (article_id, article_id))
+        self._index(article_id)
         return article_id
+
+    def _index(self, article_id: int) -> None:
+        """(Re)write the article's search-index row from its stored fields."""
+        row = self._one("SELECT title, summary, text FROM articles WHERE id = ?", (article_id,))
+        if row is None:
+            return
+        self.db.execute("DELETE FROM articles_fts WHERE rowid = ?", (article_id,))
+        self.db.execute(
+            "INSERT INTO articles_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
+            (
+                article_id,
+                *(" ".join(tokenize(row[f] or "")) for f in ("title", "summary", "text")),
+            ),
+        )
 
     def _update_article(
         self, article_id: int, article: ArticleIn, now: datetime, move_url: bool
@@ -584,6 +606,7 @@ class Archive:
                 article_id,
             ),
         )
+        self._index(article_id)
         taken = self._one("SELECT id FROM articles WHERE url = ?", (article.url,))
         if move_url and article.origin == "page" and taken is None:
             # the page named its canonical URL: the record is keyed by it from now on

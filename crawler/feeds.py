@@ -67,6 +67,12 @@ def _time(parsed: time.struct_time | None) -> str | None:
         return None
 
 
+def _updated(raw: Any) -> time.struct_time | None:
+    # `in` first: feedparser's get("updated_parsed") falls back to published_parsed with a
+    # DeprecationWarning when only an unparseable published date is there.
+    return raw.get("updated_parsed") if "updated_parsed" in raw else None
+
+
 def _is_http(url: str) -> bool:
     return url.strip().lower().startswith(("http://", "https://"))
 
@@ -88,7 +94,7 @@ def _entry(raw: Any) -> Entry:
         guid=(raw.get("id") or None),
         title=html_to_text(raw.get("title")),
         author=html_to_text(raw.get("author")),
-        published=_time(raw.get("published_parsed") or raw.get("updated_parsed")),
+        published=_time(raw.get("published_parsed") or _updated(raw)),
         summary=html_to_text(summary),
     )
 

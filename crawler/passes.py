@@ -9,6 +9,7 @@ processed, so a pass killed halfway fetches the feed in full again next time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -82,21 +83,38 @@ class PassContext:
         return self.results[source]
 
 
-async def crawl_pass(ctx: PassContext) -> dict[str, SourceResult]:
-    """Crawl every source of `ctx` once. Needs the asyncio Twisted reactor to be running."""
+async def crawl_pass(
+    ctx: PassContext, stop: asyncio.Event | None = None
+) -> dict[str, SourceResult]:
+    """Crawl every source of `ctx` once. Needs the asyncio Twisted reactor to be running.
+
+    When `stop` is set mid-crawl, the crawl is closed cleanly (Scrapy finishes what it is
+    downloading and closes the pipeline); what was not fetched is fetched next pass.
+    """
     from scrapy.crawler import AsyncCrawlerRunner
 
     from crawler.spiders.news import NewsSpider
 
+    stopped = False
     if ctx.sources:
         settings = scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx, **ctx.scrapy_overrides)
         runner = AsyncCrawlerRunner(settings)
-        await runner.crawl(NewsSpider, sources=list(ctx.sources))
+        crawl = runner.crawl(NewsSpider, sources=list(ctx.sources))
+        if stop is not None:
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({crawl, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not crawl.done():
+                log.info("stopping the crawl")
+                stopped = True
+                await runner.stop()
+            stopper.cancel()
+        await crawl
     now = ctx.clock()
     for source in ctx.sources:
         result = ctx.result(source.name)
         if result.finished is None:
             result.finished = now
-        if result.status == "error":
+        if result.status == "error" or stopped:
+            # read the whole listing again next time: some of its items were not processed
             result.validators = None
     return ctx.results

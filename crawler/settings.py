@@ -50,10 +50,8 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
             "crawler.middlewares.RetryAfterMiddleware": 560,
         },
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
-        # Certificates are verified (Scrapy's default context accepts any certificate).
-        "DOWNLOADER_CLIENTCONTEXTFACTORY": (
-            "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory"
-        ),
+        # Certificates are verified (Scrapy's default accepts any certificate).
+        "DOWNLOAD_VERIFY_CERTIFICATES": True,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
     }
     settings.update(extra)

@@ -30,6 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -198,6 +199,7 @@ def _last_item_open(body: bytes, item: str) -> bool:
     return bool(opened) and (not closed or opened[-1] > closed[-1])
 
 
+@lru_cache(maxsize=1024)
 def _local(tag: Any) -> str:
     """Local name of an element tag: ``{ns}url``, ``news:title`` (prefix undeclared) -> ``url``,
     ``title``. Comments, processing instructions and entity references give ''."""
@@ -212,6 +214,8 @@ def _namespace(tag: str) -> str:
 
 def _text(element: Any) -> str:
     """The element's text without expanding anything: entity references are left out."""
+    if not len(element):
+        return element.text or ""
     parts = [element.text or ""]
     for child in element:
         if isinstance(child.tag, str):
@@ -231,16 +235,23 @@ def _child(element: Any, name: str) -> Any | None:
     return None
 
 
-def _child_text(element: Any | None, name: str) -> str | None:
+def _children(element: Any | None) -> dict[str, Any]:
+    """Child elements by local name (the first of each name)."""
+    found: dict[str, Any] = {}
+    if element is not None:
+        for child in element:
+            found.setdefault(_local(child.tag), child)
+    return found
+
+
+def _clean(element: Any | None) -> str | None:
     if element is None:
         return None
-    child = _child(element, name)
-    if child is None:
-        return None
-    text = " ".join(_text(child).split())
+    text = " ".join(_text(element).split())
     return text or None
 
 
+@lru_cache(maxsize=4096)  # news sitemaps repeat their dates a lot
 def parse_date(value: str | None) -> str | None:
     """A W3C datetime (or an RFC 2822 date, as some sites write) -> ``YYYY-MM-DDTHH:MM:SSZ``.
 
@@ -282,28 +293,29 @@ def _zone(tz: str | None) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+def _is_news(element: Any) -> bool:
+    namespace = _namespace(element.tag)
+    return namespace in ("", NEWS_NS) or "sitemap-news" in namespace
+
+
 def _entry(element: Any) -> SitemapEntry | None:
-    loc_element = _child(element, "loc")
+    children = _children(element)
+    loc_element = children.get("loc")
     if loc_element is None or _has_entity(loc_element):
         return None
     loc = _text(loc_element).strip()
     if not loc:
         return None
-    news = None
-    for child in element:
-        if _local(child.tag) == "news" and (
-            _namespace(child.tag) in ("", NEWS_NS) or "sitemap-news" in _namespace(child.tag)
-        ):
-            news = child
-            break
-    publication = _child(news, "publication") if news is not None else None
+    news_element = children.get("news")
+    news = _children(news_element if news_element is not None and _is_news(news_element) else None)
+    publication = _children(news.get("publication"))
     return SitemapEntry(
         loc=loc,
-        lastmod=parse_date(_child_text(element, "lastmod")),
-        news_title=_child_text(news, "title"),
-        news_published=parse_date(_child_text(news, "publication_date")),
-        news_language=_child_text(publication, "language"),
-        news_name=_child_text(publication, "name"),
+        lastmod=parse_date(_clean(children.get("lastmod"))),
+        news_title=_clean(news.get("title")),
+        news_published=parse_date(_clean(news.get("publication_date"))),
+        news_language=_clean(publication.get("language")),
+        news_name=_clean(publication.get("name")),
     )
 
 
@@ -400,11 +412,10 @@ def _parse(body: bytes, max_bytes: int) -> SitemapResult:
     assert root is not None
     root_ns = _namespace(root.tag)
     # iter(), not the direct children: recovery from a missing </url> nests the next <url>.
-    items = [
-        element
-        for element in root.iter()
-        if _local(element.tag) == item and _namespace(element.tag) in (root_ns, "")
-    ]
+    if ":" in root.tag and not root_ns:  # an undeclared prefix: match local names in Python
+        items = [e for e in root.iter() if _local(e.tag) == item and _namespace(e.tag) == ""]
+    else:
+        items = list(root.iter(item, f"{{{root_ns}}}{item}" if root_ns else item))
     cut = any(_local(tag) != root_name for tag in cut_in) or _last_item_open(body, item)
     if items and cut:
         items.pop()

@@ -77,7 +77,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     if target.exists():
         raise UsageError(f"{target} already exists; not overwriting it (remove it or pick a DIR)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(STARTER_CONFIG, encoding="utf-8")
+    # the archive goes beside the new config, not in a ../data of wherever that is
+    text = STARTER_CONFIG.replace('path = "../data/newswatch.db"', 'path = "newswatch.db"', 1)
+    target.write_text(text, encoding="utf-8")
     print(f"wrote {target}; edit it, then run: newswatch -c {target} check")
     return EXIT_OK
 
@@ -111,14 +113,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from scheduler.runtime import run_on_reactor
 
     config = _load(args)
+    unknown = [n for n in args.source or [] if n not in {s.name for s in config.sources}]
+    if unknown:
+        raise UsageError(
+            f"no source named {', '.join(unknown)} in {config.path}; `newswatch sources` lists them"
+        )
     with Archive(config.archive_path) as archive:
         if args.source:
-            unknown = [n for n in args.source if n not in {s.name for s in config.sources}]
-            if unknown:
-                raise UsageError(
-                    f"no source named {', '.join(unknown)} in {config.path}; "
-                    "`newswatch sources` lists them"
-                )
             sources = [s for s in config.sources if s.name in args.source]
         elif args.all:
             sources = list(config.sources)
@@ -166,7 +167,7 @@ async def _service(config: Config, archive: Archive) -> None:
     while not stop.is_set():
         sources = due_sources(config, archive, utcnow())
         if sources:
-            results = await crawl_sources(config, archive, sources)
+            results = await crawl_sources(config, archive, sources, stop=stop)
             for result in results.values():
                 line = _summary_line(result)
                 log.info("%s: %s, %s new, %s", line[0], line[1], line[3], line[7] or "no errors")
@@ -230,6 +231,12 @@ def _print_found(found: list[tuple[dict[str, Any], list[str]]], as_json: bool) -
 def cmd_rules_test(args: argparse.Namespace) -> int:
     config = _load(args)
     rule = next((r for r in config.rules if r.name == args.rule), None)
+    if rule is None and args.rule.replace("-", "").replace("_", "").isalnum():
+        names = ", ".join(r.name for r in config.rules) or "none"
+        print(
+            f"newswatch: no rule named {args.rule!r} (rules: {names}); testing it as a query",
+            file=sys.stderr,
+        )
     query = rule.query if rule is not None else _parse_query(args.rule)
     with Archive(config.archive_path) as archive:
         found = archive.search(query, since=_since(args.since))
@@ -282,6 +289,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.failed:
         raise UsageError("name the deliveries to retry (IDs from `newswatch alerts`) or --failed")
+    if args.ids and args.failed:
+        raise UsageError("give either delivery IDs or --failed, not both")
     config = _load(args)
     with Archive(config.archive_path) as archive:
         count = archive.retry_deliveries(utcnow(), None if args.failed else args.ids)

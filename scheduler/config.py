@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from apscheduler.triggers.cron import CronTrigger
-
 from crawler.model import Channel, CrawlOptions, Rule, Source, SourceKind
 from crawler.query import Query, QueryError
 from crawler.query import parse as parse_query
 from scheduler import SchedulerError
 from scheduler.durations import format_duration, parse_duration
+from scheduler.schedule import cron_trigger
 
 KeyPath = tuple[str | int, ...]
 
@@ -240,7 +239,7 @@ def regexes(value: tuple[str, ...]) -> tuple[str, ...]:
 
 def crontab(value: str) -> str:
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        cron_trigger(value)  # the same reading the scheduler uses (crontab weekdays)
     except ValueError as exc:
         raise ValueError(
             f"invalid cron expression {json.dumps(value)}: {exc} (five fields: minute hour "

@@ -3,9 +3,11 @@ pass, record each source's run, deliver what is due. Due times live in the archi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from crawler.archive import Archive, RunRecord
 from crawler.model import Source
@@ -43,6 +45,8 @@ async def crawl_sources(
     archive: Archive,
     sources: Sequence[Source],
     clock: Callable[[], datetime] = utcnow,
+    scrapy_overrides: dict[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> dict[str, SourceResult]:
     """One pass over `sources`; every source's run is recorded, whatever happened."""
     for source in sources:
@@ -54,9 +58,10 @@ async def crawl_sources(
         topic=config.topic,
         options=config.crawl,
         clock=clock,
+        scrapy_overrides=dict(scrapy_overrides or {}),
     )
     try:
-        results = await crawl_pass(ctx)
+        results = await crawl_pass(ctx, stop)
     except Exception as exc:  # the crawl machinery itself failed: every source gets the error
         log.exception("the crawl pass failed")
         for source in sources:

@@ -36,7 +36,8 @@ def term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) spans of the matched terms in `text`, in order."""
     folded = _fold(text)
     spans = sorted(
-        (m.start(), m.end()) for t in terms for m in term_pattern(t).finditer(folded) if m.end()
+        ((m.start(), m.end()) for t in terms for m in term_pattern(t).finditer(folded) if m.end()),
+        key=lambda span: (span[0], -span[1]),  # at one start the longest wins: the phrase
     )
     merged: list[tuple[int, int]] = []
     for start, end in spans:

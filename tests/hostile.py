@@ -10,15 +10,16 @@ hangs on exit, even with a client still reading.
     HTTPS with a freshly generated self-signed certificate (CN=localhost, SAN localhost and
     the bound IP). A client that verifies certificates fails; ``cert_file`` (PEM) lets a test
     trust it on purpose.
-``SlowServer(bytes_per_second=16, total=None, mode="trickle")``
+``SlowServer(bytes_per_second=16, total=None, mode="trickle", interval=0.1)``
     ``trickle``: 200 and headers at once, then the body a few bytes at a time, forever when
-    ``total`` is None (an "endlessly slow" response); ``silent``: accepts the connection and
+    ``total`` is None (an "endlessly slow" response: no per-read timeout fires, only a
+    deadline on the whole download ends it); ``silent``: accepts the connection and
     never answers at all.
 ``HugeServer(size, content_length=True, compress=None)``
     A generated body of ``size`` bytes (streamed, never held in memory), with or without
     Content-Length; ``compress="file"`` serves it gzipped as ``application/gzip`` (a
-    ``.xml.gz``), ``compress="encoding"`` gzipped with ``Content-Encoding: gzip``: with a
-    repetitive body that is a gzip bomb. ``bytes_sent`` says how much went out.
+    ``.xml.gz``), ``compress="encoding"`` gzipped with ``Content-Encoding: gzip``: a gzip
+    bomb. ``bytes_sent`` says how much went out.
 ``add_*`` helpers for a running ``servers.FixtureSite`` (its public ``set`` /
 ``set_sequence`` only): a redirect loop, binary bytes served as RSS, wrong charsets both ways,
 410, 429 and 503 with Retry-After followed by success. ``add_hostile_routes`` installs them all.
@@ -69,7 +70,7 @@ FEED_HEAD = (
 
 
 def check_loopback(host: str) -> None:
-    if not ipaddress.ip_address(host).is_loopback:
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise ValueError(f"hostile servers bind loopback addresses only, not {host!r}")
 
 
@@ -369,9 +370,14 @@ class TLSServer(_RawServer):
 
 class SlowServer(_RawServer):
     """``mode="trickle"``: answers 200 with headers at once, then ``bytes_per_second`` bytes of
-    body a second (in ten small writes), until ``total`` bytes (None: forever) or the client
-    leaves. Content-Length is ``total`` when given, else absent. The body starts like an RSS
-    feed (``FEED_HEAD``) and goes on with spaces.
+    body a second, one write every ``interval`` seconds, until ``total`` bytes (None: forever)
+    or the client leaves. Content-Length is ``total`` when given, else absent. The body starts
+    like an RSS feed (``FEED_HEAD``) and goes on with spaces.
+
+    With the default ``interval`` (0.1 s) every socket read gets data in time: a per-read
+    timeout never fires and only a deadline on the whole download ends it (Scrapy's
+    DOWNLOAD_TIMEOUT is one). With ``interval`` above the client's read timeout, the read
+    times out.
 
     ``mode="silent"``: accepts the connection, reads nothing, never answers.
     """
@@ -381,6 +387,7 @@ class SlowServer(_RawServer):
         bytes_per_second: int = 16,
         total: int | None = None,
         mode: str = "trickle",
+        interval: float = 0.1,
         content_type: str = "application/rss+xml; charset=utf-8",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -390,6 +397,7 @@ class SlowServer(_RawServer):
         super().__init__(host, port)
         self.mode = mode
         self.bytes_per_second = max(1, bytes_per_second)
+        self.interval = interval
         self.total = total
         self.content_type = content_type
         self.bytes_sent = 0
@@ -408,10 +416,10 @@ class SlowServer(_RawServer):
         self.send_head(conn, 200, headers)
         if request.method == "HEAD":
             return
-        step = max(1, self.bytes_per_second // 10)
+        step = max(1, round(self.bytes_per_second * self.interval))
         sent = 0
         while self.total is None or sent < self.total:
-            if not self.sleep(0.1):
+            if not self.sleep(self.interval):
                 return
             piece = FEED_HEAD[sent : sent + step]
             piece += b" " * (step - len(piece))
@@ -448,8 +456,8 @@ class HugeServer(_RawServer):
     ``content_length``: send Content-Length (else the end is the connection's close).
     ``compress``: None (plain), ``"file"`` (the gzipped bytes as ``application/gzip``, like a
     ``.xml.gz`` sitemap) or ``"encoding"`` (``Content-Encoding: gzip``). Compressed, the
-    repetitive body shrinks about 500-fold: a gzip bomb. ``bytes_sent`` counts bytes written
-    to sockets (a client that stops reading early leaves it low).
+    repetitive body shrinks about 340-fold (60 MB -> 175 KB): a gzip bomb. ``bytes_sent``
+    counts bytes written to sockets (a client that stops reading early leaves it low).
     """
 
     def __init__(

@@ -61,6 +61,9 @@ def describe_failure(cls: str, detail: str) -> tuple[str, str]:
         return "RedirectLoop", f"too many redirects (a redirect loop?): {detail}"
     if "maxsize" in lowered or "max size" in lowered or "exceeds" in lowered:
         return "TooLarge", f"the response is larger than [crawl] max_page_bytes: {detail}"
+    if "cancelled" in cls.lower() and not detail:
+        # Scrapy cancels a body that grows past DOWNLOAD_MAXSIZE without saying so
+        return "TooLarge", "the response grew larger than [crawl] max_page_bytes and was cut off"
     for needle, text in _FRIENDLY:
         if needle.lower() in cls.lower() or needle.lower() in lowered:
             return cls, f"{text}: {detail}"
