@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class LocalSite:
 
             def do_GET(self) -> None:
                 site.requests.append(self.path)
-                found = site.resources.get(self.path.split("#", 1)[0])
+                found = site.find(self.path)
                 if found is None:
                     self._send(404, Resource(b"not found\n", "text/plain"))
                 else:
@@ -65,6 +66,15 @@ class LocalSite:
         self._server = _Server((host, 0), Handler)
         self.base = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def find(self, path: str) -> Resource | None:
+        """The resource at ``path`` (query ignored), however its escapes are written."""
+        path = path.split("#", 1)[0].split("?", 1)[0]
+        found = self.resources.get(path)
+        if found is None:
+            wanted = unquote(path)
+            found = next((r for p, r in self.resources.items() if unquote(p) == wanted), None)
+        return found
 
     def url(self, path: str) -> str:
         return self.base + path

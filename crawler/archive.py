@@ -436,6 +436,13 @@ class Archive:
             )
         return self._all("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
 
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The latest run of each source."""
+        rows = self._all(
+            "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
+        )
+        return {row["source"]: row for row in rows}
+
     def articles_since(self, since: datetime) -> dict[str, int]:
         """Articles first seen since `since`, per source."""
         rows = self._all(

@@ -1,21 +1,28 @@
 """Article page -> fields (pure: no network, database, clock or environment).
 
-``extract_page(html, url)`` parses the page once with lxml, reads the publisher's own
-metadata (``<link rel=canonical>``, Open Graph / article meta tags, JSON-LD, ``<h1>``) and lets
-trafilatura find the article body (and metadata where the page's own is missing). It never
-raises: an unusable page gives a `PageFields` whose ``error`` says why, with whatever fields
-could still be read.
+``extract_page(html, url)`` parses the page once (lxml, via trafilatura's loader), reads the
+publisher's own metadata from the tree (``<link rel=canonical>``, Open Graph and article meta
+tags, JSON-LD, ``<h1>``), and lets trafilatura find the article body. trafilatura's and
+htmldate's metadata heuristics run only for what the page's metadata lacks. It never raises:
+an unusable page gives a `PageFields` whose ``error`` says why ("empty page", "not an HTML
+page", "no article text found", ...), with ``text`` None and whatever else could be read.
 
-Preference order, measured with ``bench/extraction.py`` (see docs/benchmarks.md):
+Which source wins, as measured with ``bench/extraction.py DATA_DIR --direct``:
 
-title      JSON-LD headline / og:title, with a " - Site" / " | Site" suffix removed, or the
-           ``<h1>`` when the meta title starts with it; then trafilatura's title
-author     JSON-LD article authors, then author meta tags, then trafilatura's (its byline
-           heuristics); several authors joined with ", "
-published  article:published_time and similar meta, JSON-LD datePublished, ``<time
-           itemprop=datePublished>``, then trafilatura/htmldate; always UTC ``...Z``
-canonical  ``<link rel=canonical>``, else og:url; absolute, cleaned by `canonical_url`
-language   py3langid on the body (on title + description when the body is short)
+title      JSON-LD headline, og:title, ``<title>``, ``<h1>``; a " | Site" / " - Site" suffix
+           naming the site is dropped, and a shorter candidate the title starts with wins
+           ("Headline | Section | Date" -> "Headline")
+author     JSON-LD article authors (people and organisations), else author meta tags; when
+           these name only the publisher, the byline's people come first; "A, B"
+published  JSON-LD datePublished (live blogs put their last update in article:published_time),
+           then published-time meta tags, ``itemprop=datePublished``, then htmldate (no
+           free-text search: it took dates from teaser links); UTC ``YYYY-MM-DDTHH:MM:SSZ``
+text       trafilatura's fast pass, and its full pass (readability/jusText fallback) when the
+           fast one found under 1500 characters or mostly link texts; the headline line is
+           dropped; paragraphs joined by "\n"
+canonical  ``<link rel=canonical>``, else og:url; absolute, cleaned by `canonical_url`; an AMP
+           page's canonical is its non-AMP page
+language   py3langid on the text (with title and description when the text is short)
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ _MAX_DATE = "2100-01-01"
 # trafilatura's fast pass (no readability/jusText fallback) is 40% quicker and as good on most
 # pages; when it finds less text than this, the full extraction runs too (about 1 page in 9).
 _SECOND_PASS_CHARS = 1500
+# A "body" that is mostly the texts of links is a teaser list, not an article.
+_MAX_LINKS = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,14 @@ class PageFields:
     error: str | None = None  # why nothing usable came out; other fields may still be set
 
 
-def extract_page(html: bytes | str, url: str) -> PageFields:
-    """The fields of the article page ``html`` fetched from ``url``. Never raises."""
+def extract_page(html: bytes | str, url: str, *, encoding: str | None = None) -> PageFields:
+    """The fields of the article page ``html`` fetched from ``url``. Never raises.
+
+    ``encoding``: the charset of the HTTP ``Content-Type``, if any; it decides for bytes that
+    are not valid UTF-8 (before ``<meta charset>``).
+    """
     try:
-        return _extract(html, url)
+        return _extract(html, url, encoding)
     except Exception as err:  # a bug or a library failure on hostile input: report, go on
         LOGGER.warning("extraction failed for %s: %r", url, err)
         return _failed(f"extraction failed: {type(err).__name__}: {err}")
@@ -93,12 +106,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\ufffd]")
 _HTML_SIGN = re.compile(r"<(?:!doctype|html|head|body|meta|title|div|p|article|main)\b", re.I)
 
 
-def _decode(html: bytes | str) -> str:
-    """Bytes as text: a BOM, else valid UTF-8, else the declared charset (``<meta charset>``).
+def _decode(html: bytes | str, encoding: str | None = None) -> str:
+    """Bytes as text: a BOM, else valid UTF-8, else the HTTP charset, else ``<meta charset>``.
 
-    Valid UTF-8 wins over the declaration: pages re-encoded by a proxy or an archive keep their
+    Valid UTF-8 wins over declarations: pages re-encoded by a proxy or an archive keep their
     old ``<meta charset>``, while text in another charset is practically never valid UTF-8.
-    A caller that knows the HTTP ``Content-Type`` charset should decode and pass a str.
     """
     if isinstance(html, str):
         return html
@@ -107,7 +119,8 @@ def _decode(html: bytes | str) -> str:
             return html.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    _, text = html_to_unicode(None, html)
+    header = f"text/html; charset={encoding}" if encoding else None
+    _, text = html_to_unicode(header, html)
     return text
 
 
@@ -298,6 +311,9 @@ def _site_names(m: _Meta, ld: list[dict[str, Any]], site: str | None, host: str)
     return {k for k in keys if len(k) >= 3}
 
 
+_MAX_TITLE = 400  # longer is no title but a markup accident (an unclosed <title>)
+
+
 def _choose_title(m: _Meta, ld_articles: list[dict[str, Any]], names: set[str]) -> str | None:
     headline = None
     for obj in ld_articles:
@@ -305,7 +321,7 @@ def _choose_title(m: _Meta, ld_articles: list[dict[str, Any]], names: set[str]) 
         if headline:
             break
     og = _first(m.meta, "og:title", "twitter:title", "dc.title")
-    candidates = [c for c in (headline, og, m.title_tag, m.h1) if c]
+    candidates = [c for c in (headline, og, m.title_tag, m.h1) if c and len(c) <= _MAX_TITLE]
     if not candidates:
         return None
     title = _strip_site(candidates[0], names)
@@ -523,18 +539,19 @@ def _language(text: str | None, title: str | None, description: str | None) -> s
     import py3langid
 
     lang, _ = py3langid.classify(sample)
-    return str(lang) if lang else None
+    # ISO 639-1 only: not "zxx" (no linguistic content) nor the few 3-letter codes
+    return str(lang) if lang and len(lang) == 2 else None
 
 
 # --------------------------------------------------------------------------- the whole
 
 
-def _extract(html: bytes | str, url: str) -> PageFields:
+def _extract(html: bytes | str, url: str, encoding: str | None) -> PageFields:
     if html is None or len(html) == 0:
         return _failed("empty page")
     if len(html) > MAX_PAGE_BYTES:
         return _failed(f"page too large ({len(html)} bytes, at most {MAX_PAGE_BYTES})")
-    text_html = _decode(html)
+    text_html = _decode(html, encoding)
     problem = _not_html(text_html)
     if problem:
         return _failed(problem)
@@ -546,7 +563,8 @@ def _extract(html: bytes | str, url: str) -> PageFields:
     amp = m.html_amp or _is_amp_url(url)
     canonical = _choose_canonical(m, url, amp)
 
-    body = _body_text(tree, url)
+    anchors = _anchor_texts(tree)
+    body = _body_text(tree, url, anchors)
     host = (urlsplit(canonical or url).hostname or "").lower()
     ld_articles = _ld_articles(m.ld)
     site = _first(m.meta, "og:site_name", "application-name") or _ld_publisher(m.ld)
@@ -555,11 +573,12 @@ def _extract(html: bytes | str, url: str) -> PageFields:
     author = _choose_author(m, ld_articles, names, lambda: _fallback(_traf_author, tree))
     published = _choose_published(m, ld_articles) or _fallback(_traf_date, tree, url)
     description = _first(m.meta, "og:description", "description", "twitter:description")
-    text = _body(body)
+    text = _drop_headline(body, title)
     language = _language(text, title, description)
     error = None
-    if not text or len(text) < MIN_TEXT_CHARS:
-        error = "no article text found"
+    if not text or len(text) < MIN_TEXT_CHARS or _link_share(text, anchors) > _MAX_LINKS:
+        # a section front, an error or paywall page: its bits of text are no article body
+        error, text = "no article text found", None
     return PageFields(
         title=title,
         author=author,
@@ -574,24 +593,40 @@ def _extract(html: bytes | str, url: str) -> PageFields:
     )
 
 
-def _body_text(tree: HtmlElement, url: str) -> str | None:
-    """trafilatura's main text: its fast pass, and the full one when that found little."""
+def _body_text(tree: HtmlElement, url: str, anchors: set[str]) -> str | None:
+    """trafilatura's main text: its fast pass, and the full one when that found little text
+    or mostly link texts (a teaser list instead of the article)."""
     import trafilatura
 
     text = None
     for fast in (True, False):
         doc = trafilatura.bare_extraction(
-            tree,
-            url=url,
-            fast=fast,
-            include_comments=False,
-            include_tables=True,
+            tree, url=url, fast=fast, include_comments=False, include_tables=True
         )
         if doc is not None and not isinstance(doc, dict) and doc.text:
-            text = doc.text
-        if text and len(text) >= _SECOND_PASS_CHARS:
+            text = _body(doc.text)
+        if text and len(text) >= _SECOND_PASS_CHARS and _link_share(text, anchors) <= _MAX_LINKS:
             break
     return text
+
+
+def _anchor_texts(tree: HtmlElement) -> set[str]:
+    return {_norm_key(a.text_content()) for a in tree.iter("a")}
+
+
+def _link_share(text: str, anchors: set[str]) -> float:
+    """The share of the text in lines that are the whole text of a link."""
+    lines = text.split("\n")
+    linked = sum(len(line) for line in lines if _norm_key(line) in anchors)
+    return linked / max(1, sum(len(line) for line in lines))
+
+
+def _drop_headline(text: str | None, title: str | None) -> str | None:
+    """The body without its first line when that is the headline (trafilatura keeps the h1)."""
+    if not text or not title:
+        return text
+    first, _, rest = text.partition("\n")
+    return rest or None if _norm_key(first) == _norm_key(title) else text
 
 
 def _fallback(func: Callable[..., str | None], *args: Any) -> str | None:
@@ -606,7 +641,8 @@ def _fallback(func: Callable[..., str | None], *args: Any) -> str | None:
 def _traf_title(tree: HtmlElement) -> str | None:
     from trafilatura.metadata import extract_title
 
-    return _clean(extract_title(tree))
+    title = _clean(extract_title(tree))
+    return title if title and len(title) <= _MAX_TITLE else None
 
 
 def _traf_author(tree: HtmlElement) -> str | None:
@@ -621,7 +657,7 @@ def _traf_date(tree: HtmlElement, url: str) -> str | None:
     found = find_date(
         tree,
         url=url,
-        extensive_search=True,
+        extensive_search=False,
         original_date=True,
         outputformat="%Y-%m-%dT%H:%M:%S%z",
         max_date=_MAX_DATE,

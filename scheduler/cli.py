@@ -302,10 +302,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = _load(args)
     with Archive(config.archive_path) as archive:
         states = archive.source_states()
+        last_runs = archive.last_runs()
         recent = archive.articles_since(utcnow() - timedelta(hours=24))
     rows = []
     for source in config.sources:
         state = states.get(source.name) or {}
+        last = last_runs.get(source.name)
         rows.append(
             {
                 "name": source.name,
@@ -321,6 +323,13 @@ def cmd_sources(args: argparse.Namespace) -> int:
                 "last_warning": state.get("last_warning"),
                 "next_due": state.get("next_due"),
                 "articles_24h": recent.get(source.name, 0),
+                "last_run_counts": (
+                    {k: last[k] for k in ("fetched", "pages", "new", "seen", "off_topic", "errors")}
+                    if last
+                    else None
+                ),
+                "last_error_class": last["error_class"] if last else None,
+                "last_duration": last["duration"] if last else None,
             }
         )
     if args.json:
@@ -335,13 +344,23 @@ def cmd_sources(args: argparse.Namespace) -> int:
                 r["last_success"],
                 r["consecutive_failures"],
                 r["articles_24h"],
+                _counts(r["last_run_counts"]),
                 r["last_error"] or r["last_warning"] or "",
             ]
             for r in rows
         ],
-        ["source", "status", "last run", "last success", "failures", "24h", "error"],
+        ["source", "status", "last run", "last success", "failures", "24h", "last run", "error"],
     )
     return EXIT_OK
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return ""
+    return (
+        f"{counts['new']} new, {counts['seen']} seen, {counts['off_topic']} off-topic, "
+        f"{counts['errors']} errors"
+    )
 
 
 EXPORT_FIELDS = [

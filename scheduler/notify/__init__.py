@@ -34,6 +34,6 @@ Sender = Callable[[Channel, Message], None]
 
 
 def registry() -> dict[str, Sender]:
-    from scheduler.notify import webhook
+    from scheduler.notify import apprise, email, webhook
 
-    return {"webhook": webhook.send}
+    return {"webhook": webhook.send, "email": email.send, "apprise": apprise.send}

@@ -1,0 +1,327 @@
+"""Matching articles against many rules: the rule index (crawler.matcher) against the naive loop.
+
+Usage::
+
+    python bench/matching.py DATA_DIR [--quick] [--seed N]
+
+DATA_DIR is the shared test data folder. The article texts are the expected fields of its
+``fundus-news/`` pages (title, summary, body) and the ground-truth ``articleBody`` of its
+``article-extraction-benchmark/`` pages: no extraction, only matching is measured.
+
+Rules are generated in the query language with a fixed seed: terms, phrases, prefixes, NOT,
+NEAR, title:, AND/OR and parentheses, over words and phrases taken from the articles (so some
+rules match) and defence/NATO words. For 10, 100, 1,000 and 10,000 rules (the first N of one
+generated list), every article is matched by ``RuleIndex.match`` and by the naive loop (every
+rule's ``query.matches``), each on its own copy of the article's Document, in the same run:
+per-article time p50 and p99, speed-up at p50, candidates evaluated, and whether the answers
+are the same on every article (the exit status is 1 if not).
+
+The Document is built once per article, as the pipeline does, and counted apart: tokenising
+(``Document.from_fields``) and its position index (built on the first lookup). Both matchers
+get a Document whose position index is already built, so the figures are matching only.
+
+``--quick``: 80 articles, up to 1,000 rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.matcher import RuleIndex
+from crawler.model import Rule
+from crawler.query import Document, QueryError, Term, parse
+
+SIZES = (10, 100, 1_000, 10_000)
+QUICK_SIZES = (10, 100, 1_000)
+QUICK_ARTICLES = 80
+TARGET_P50_MS = 2.0  # at 10,000 rules
+TARGET_SPEEDUP = 20.0  # at 10,000 rules, at p50
+
+DEFENCE_WORDS = """
+    nato otan defence defense military army navy troops missile missiles drone drones ukraine
+    russia russian kremlin pentagon bundeswehr rheinmetall patriot artillery ammunition tank
+    tanks warship submarine nuclear sanctions ceasefire putin zelensky kyiv moscow brussels
+    alliance summit stoltenberg rutte soldiers weapons arms airspace radar jets fighter
+    pistorius verteidigung ruestung rustung armee krieg waffen sicherheit
+""".split()
+DEFENCE_PHRASES = [
+    "air defence",
+    "air defense",
+    "IRIS-T",
+    "F-35",
+    "eastern flank",
+    "defence spending",
+    "article 5",
+    "cyber attack",
+    "arms deal",
+    "two percent",
+]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Article:
+    key: str
+    title: str | None
+    summary: str | None
+    text: str
+
+
+def load_articles(data: Path) -> list[Article]:
+    """The expected fields of the fundus pages and the ground truth of the extraction benchmark."""
+    articles = []
+    folder = data / "fundus-news"
+    for row in json.loads((folder / "index.json").read_text(encoding="utf-8")):
+        expected = json.loads((folder / row["expected"]).read_text(encoding="utf-8"))
+        fields: dict[str, Any] = expected[row["expected_key"]]
+        body = fields.get("body") or {}
+        parts: list[str] = []
+        for section in body.get("sections") or []:
+            parts += list(section.get("headline") or []) + list(section.get("paragraphs") or [])
+        summary = "\n\n".join(body.get("summary") or []) or None
+        articles.append(Article(row["id"], fields.get("title"), summary, "\n\n".join(parts)))
+    folder = data / "article-extraction-benchmark"
+    truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
+    for key in sorted(truth):
+        articles.append(Article(key, None, None, truth[key]["articleBody"]))
+    return articles
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class RuleMaker:
+    """Rules in the query language over the articles' own words and defence words."""
+
+    def __init__(self, docs: Sequence[Document], seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.docs = docs
+        frequency: Counter[str] = Counter()
+        for doc in docs:
+            frequency.update(set(doc.title) | set(doc.body))
+        # Words a rule would name: not the commonest (in over 10% of the articles), seen at
+        # least twice, four letters or more.
+        ceiling = max(2, len(docs) // 10)
+        self.words = sorted(
+            w
+            for w, n in frequency.items()
+            if 2 <= n <= ceiling and len(w) >= 4 and not w.isdigit()
+        )
+        self.long_words = [w for w in self.words if len(w) >= 7]
+
+    def word(self) -> str:
+        if self.rng.random() < 0.3:
+            return self.rng.choice(DEFENCE_WORDS)
+        return self.rng.choice(self.words)
+
+    def phrase(self) -> str:
+        if self.rng.random() < 0.3:
+            return f'"{self.rng.choice(DEFENCE_PHRASES)}"'
+        for _ in range(100):  # two or three words in a row from an article
+            doc = self.rng.choice(self.docs)
+            tokens = doc.title if doc.title and self.rng.random() < 0.3 else doc.body
+            if len(tokens) < 3:
+                continue
+            at = self.rng.randrange(len(tokens) - 2)
+            words = tokens[at : at + self.rng.choice((2, 2, 3))]
+            if any(len(w) >= 5 for w in words):
+                return '"' + " ".join(words) + '"'
+        return f'"{self.rng.choice(DEFENCE_PHRASES)}"'
+
+    def prefix(self) -> str:
+        word = self.rng.choice(self.long_words)
+        return word[: self.rng.randint(4, len(word) - 1)] + "*"
+
+    def term(self) -> str:
+        return self.rng.choices([self.word, self.phrase, self.prefix], [6, 2, 1])[0]()
+
+    def any_of(self) -> str:
+        return "(" + " OR ".join(self.term() for _ in range(self.rng.randint(2, 4))) + ")"
+
+    def rule(self) -> str:
+        r = self.rng
+        shape = r.choices(range(11), [12, 14, 10, 10, 8, 8, 6, 6, 6, 1.0, 0.5])[0]
+        if shape == 0:
+            return self.term()
+        if shape == 1:
+            return f"{self.term()} {r.choice(['', 'AND '])}{self.term()}"
+        if shape == 2:
+            return " OR ".join(self.term() for _ in range(r.randint(2, 4)))
+        if shape == 3:
+            return f"{self.any_of()} AND {self.term()}"
+        if shape == 4:
+            return f"{self.term()} AND NOT {self.term()}"
+        if shape == 5:
+            terms = " ".join(self.term() for _ in range(r.randint(2, 3)))
+            return f"NEAR({terms}, {r.choice([3, 5, 10, 20])})"
+        if shape == 6:
+            inner = self.term() if r.random() < 0.6 else self.any_of()
+            return f"title:{inner}"
+        if shape == 7:
+            return f"{self.any_of()} {self.any_of()} NOT {self.any_of()}"
+        if shape == 8:
+            return f"title:{self.term()} OR NEAR({self.term()} {self.term()})"
+        if shape == 9:
+            return f"NOT {self.any_of()}"  # no anchors: evaluated on every article
+        return f"{self.term()} OR NOT {self.term()}"  # no anchors either
+
+    def rules(self, count: int) -> list[Rule]:
+        rules: list[Rule] = []
+        while len(rules) < count:
+            text = self.rule()
+            try:
+                query = parse(text)
+            except QueryError:  # pragma: no cover - the generator writes valid queries
+                continue
+            rules.append(Rule(f"rule-{len(rules)}", text, query, notify=("log",)))
+        return rules
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def ms(ns: float) -> float:
+    return ns / 1e6
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def prepared(doc: Document) -> Document:
+    """A copy of `doc` with empty caches and its position index built."""
+    copy = Document(doc.title, doc.body, doc.summary_length)
+    copy.occurs(Term("word", ("",)))  # builds the title and body position indexes
+    return copy
+
+
+def naive(rules: Sequence[Rule], doc: Document) -> list[tuple[Rule, list[str]]]:
+    found = []
+    for rule in rules:
+        terms = rule.query.matches(doc)
+        if terms is not None:
+            found.append((rule, terms))
+    return found
+
+
+def timed(call: Callable[[], Any]) -> tuple[Any, int]:
+    started = time.perf_counter_ns()
+    result = call()
+    return result, time.perf_counter_ns() - started
+
+
+def run_size(rules: list[Rule], docs: list[Document]) -> dict[str, Any]:
+    gc.collect()
+    index, build_ns = timed(lambda: RuleIndex(rules))
+    fast: list[int] = []
+    slow: list[int] = []
+    same = True
+    candidates = matches = 0
+    for doc in docs:
+        one, two = prepared(doc), prepared(doc)
+        got, took = timed(lambda d=one: index.match(d))  # type: ignore[misc]
+        fast.append(took)
+        expected, took = timed(lambda d=two: naive(rules, d))  # type: ignore[misc]
+        slow.append(took)
+        if [(id(r), t) for r, t in got] != [(id(r), t) for r, t in expected]:
+            same = False
+        candidates += len(index.candidates(prepared(doc)))
+        matches += len(expected)
+    return {
+        "rules": len(rules),
+        "build_ms": ms(build_ns),
+        "always": len(index.always),
+        "fast_p50": ms(percentile(fast, 50)),
+        "fast_p99": ms(percentile(fast, 99)),
+        "slow_p50": ms(percentile(slow, 50)),
+        "slow_p99": ms(percentile(slow, 99)),
+        "candidates": candidates / len(docs),
+        "matches": matches / len(docs),
+        "same": same,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="the shared test data folder")
+    parser.add_argument("--quick", action="store_true", help="fewer articles and rules")
+    parser.add_argument("--seed", type=int, default=20240501, help="seed of the rule generator")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    articles = load_articles(args.data_dir)
+    if args.quick:
+        articles = random.Random(args.seed).sample(articles, min(QUICK_ARTICLES, len(articles)))
+    docs: list[Document] = []
+    tokenise: list[int] = []
+    positions: list[int] = []
+    for article in articles:
+        doc, took = timed(lambda a=article: Document.from_fields(a.title, a.summary, a.text))  # type: ignore[misc]
+        docs.append(doc)
+        tokenise.append(took)
+        positions.append(timed(lambda d=doc: prepared(d))[1])  # type: ignore[misc]
+    tokens = statistics.median(len(d.title) + len(d.body) for d in docs)
+    print(f"articles: {len(docs)} (median {tokens:.0f} tokens)")
+    print(
+        f"Document per article (counted apart from matching): tokenise p50 "
+        f"{ms(percentile(tokenise, 50)):.2f} ms, position index p50 "
+        f"{ms(percentile(positions, 50)):.2f} ms"
+    )
+
+    sizes = QUICK_SIZES if args.quick else SIZES
+    maker = RuleMaker(docs, args.seed)
+    all_rules = maker.rules(max(sizes))
+    print(f"rule vocabulary: {len(maker.words)} article words + {len(DEFENCE_WORDS)} defence words")
+    print("sample rules:")
+    for rule in all_rules[:10]:
+        print(f"  {rule.query_text}")
+
+    print(
+        f"\n{'rules':>6} {'build ms':>9} {'always':>6} {'cands/art':>9} {'hits/art':>8} "
+        f"{'index p50':>9} {'p99':>7} {'naive p50':>9} {'p99':>7} {'speed-up':>8}  same"
+    )
+    results = []
+    for size in sizes:
+        r = run_size(all_rules[:size], docs)
+        results.append(r)
+        print(
+            f"{r['rules']:>6} {r['build_ms']:>9.1f} {r['always']:>6} {r['candidates']:>9.1f} "
+            f"{r['matches']:>8.2f} {r['fast_p50']:>9.3f} {r['fast_p99']:>7.3f} "
+            f"{r['slow_p50']:>9.3f} {r['slow_p99']:>7.3f} "
+            f"{r['slow_p50'] / r['fast_p50']:>7.1f}x  {'yes' if r['same'] else 'NO'}"
+        )
+    same = all(r["same"] for r in results)
+    print(f"\nsame answers: {'yes' if same else 'no'} (every article, every size)")
+
+    largest = results[-1]
+    speedup = largest["slow_p50"] / largest["fast_p50"]
+    p50_ok = largest["fast_p50"] < TARGET_P50_MS
+    speed_ok = speedup >= TARGET_SPEEDUP
+    print(
+        f"at {largest['rules']:,} rules: index p50 {largest['fast_p50']:.3f} ms "
+        f"(target < {TARGET_P50_MS} ms at 10,000 rules: {'met' if p50_ok else 'MISSED'}); "
+        f"speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
+        f"{'met' if speed_ok else 'MISSED'})"
+    )
+    if args.quick:
+        print("(quick run: the targets are for 10,000 rules, run without --quick)")
+    print(f"time taken: {time.perf_counter() - started:.1f} s")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
