@@ -8,14 +8,17 @@ DATA_DIR is the shared test data folder. Its ``article-extraction-benchmark/`` (
 their annotated article body) and ``fundus-news/`` (258 pages with title, authors, publishing
 date and body) are served on 127.0.0.1, with an RSS feed listing the first set and a Google
 News sitemap listing the second. A temporary config with a ``feed`` and a ``sitemap`` source
-is crawled by ``newswatch crawl --all``; the records of ``newswatch export --format jsonl``
-are matched to their pages by URL (``urls`` holds the served URL) and scored:
+is crawled by ``newswatch crawl --all`` (again, until a pass adds no record: a pass takes a
+bounded number of new pages per source); the records of ``newswatch export --format jsonl``
+are matched to their pages by URL (``urls`` holds the served URL) and scored over all pages
+(a page without a record scores zero) and over the pages that got one ("pipeline, found"):
 
 - body F1: the extraction benchmark's own metric (scrapinghub/article-extraction-benchmark
   ``evaluate.py``): 4-token shingles over ``\\w+`` tokens, counts normalised per page,
   precision and recall averaged over pages, F1 of the two means;
-- title: exact or normalised match (NFKC, casefold, whitespace collapsed, soft hyphens,
-  quotes and punctuation at the ends dropped);
+- title: exact or normalised match (NFKC, casefold, whitespace collapsed, invisible format
+  characters such as soft hyphens dropped, typographic quotes as ASCII, quotes and
+  punctuation at the ends stripped);
 - published: within one day of the expected time;
 - author: every expected author's normalised name occurs in the record's author string
   (both empty also matches; pages whose expectations have no authors field are skipped);

@@ -153,7 +153,7 @@ class RuleMaker:
 
     def rule(self) -> str:
         r = self.rng
-        shape = r.choices(range(11), [12, 14, 10, 10, 8, 8, 6, 6, 6, 1.0, 0.5])[0]
+        shape = r.choices(range(11), [12, 14, 10, 10, 8, 8, 6, 6, 6, 0.06, 0.04])[0]
         if shape == 0:
             return self.term()
         if shape == 1:
@@ -219,9 +219,9 @@ def naive(rules: Sequence[Rule], doc: Document) -> list[tuple[Rule, list[str]]]:
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, int]:
-    started = time.perf_counter_ns()
+    started = time.thread_time_ns()
     result = call()
-    return result, time.perf_counter_ns() - started
+    return result, time.thread_time_ns() - started
 
 
 def run_size(rules: list[Rule], docs: list[Document]) -> dict[str, Any]:

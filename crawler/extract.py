@@ -44,7 +44,7 @@ from w3lib.encoding import html_to_unicode
 
 from crawler.urls import amp_to_canonical_guess, canonical_url
 
-__all__ = ["MAX_PAGE_BYTES", "MIN_TEXT_CHARS", "PageFields", "extract_page"]
+__all__ = ["MAX_PAGE_BYTES", "MIN_TEXT_CHARS", "PageFields", "extract_page", "utc_iso"]
 
 LOGGER = logging.getLogger(__name__)
 

@@ -2,41 +2,55 @@
 
 Evaluating every rule's query on every article costs time in proportion to the number of
 rules. Most rules cannot match a given article at all: ``nato AND summit`` needs the token
-``nato`` somewhere in the article. `RuleIndex` derives, once per rule, a set of *anchors* such
-that the query can only match an article holding at least one of them, and indexes the rules
-by anchor. For an article, only the rules whose anchors occur in it (the *candidates*) are
-then evaluated with the real `Query.matches`, so the answers are exactly those of the naive
-loop (as Lucene's Monitor / Luwak does)::
+``nato`` somewhere in the article. `RuleIndex` derives, once per rule, what an article must
+hold for the query to have a chance, indexes the rules by it, and for each article evaluates
+only the rules that pass (the *candidates*) with the real `Query.matches`. So the answers are
+exactly those of the naive loop, as in Lucene's Monitor (Luwak)::
 
     index = RuleIndex(rules)                  # once per configuration
     doc = Document.from_fields(title, summary, text)
     for rule, terms in index.match(doc, source="example-feed"):
         ...
 
-Anchors (`anchors`):
+What a query needs (`clauses`) is a list of *clauses*, each a set of *anchors* (`Anchor`: a
+token, exact or as a prefix, in the title or anywhere): the query can only match an article
+that holds at least one anchor of every clause. The clauses are
 
-- a word is its token; a phrase is one of its tokens (the rarest-looking); a prefix term
-  (``defen*``, ``"air def*"``) is one of its exact tokens or its prefix. ``title:`` terms
-  anchor in the title only, other terms in the title or the body;
-- ``a AND b``: the anchors of one child suffice (the one that looks cheapest);
-- ``a OR b``: the union of the children's anchors (none if one child has none);
-- ``NEAR(a b)``: like ``a AND b``;
-- ``NOT x``: no anchors, unless the NOT is removed by De Morgan (``NOT (NOT a OR b)`` anchors
-  on ``a``). A query without anchors (``NOT nato``, ``a OR NOT b``) is evaluated on every
-  article.
+- a word: its token; a phrase: each of its tokens; a prefix term (``defen*``,
+  ``"air def*"``): its exact tokens and its prefix. ``title:`` terms need them in the title,
+  other terms in the title or the body;
+- ``a AND b`` and ``NEAR(a b)``: the clauses of every child;
+- ``a OR b``: each union of one clause of each child (a few, the rarest-looking);
+- ``NOT x``: none (anything may match), except where De Morgan removes the NOT:
+  ``NOT (NOT a OR NOT b)`` needs what ``a AND b`` needs.
+
+A rule is indexed under the anchors of its rarest-looking clause (`anchors`); an article's
+candidates are the rules indexed under an anchor it holds whose other clauses it satisfies
+too, plus the rules without clauses (``NOT nato``, ``a OR NOT b``), which are evaluated on
+every article.
 
 The module is pure, like `crawler.query`: no I/O, clock or environment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
+from itertools import product
 from typing import NamedTuple
 
 from crawler.model import Rule
 from crawler.query import And, Document, Near, Node, Not, Query, Term
 
-__all__ = ["Anchor", "RuleIndex", "anchors"]
+__all__ = ["Anchor", "RuleIndex", "anchors", "clauses"]
+
+# An OR is multiplied out into at most this many clauses (more would be slower to check than
+# they save); fewer clauses still make a superset, so dropping some is always safe.
+MAX_OR_CLAUSES = 8
+# A query keeps at most this many clauses to check, the rarest-looking first.
+MAX_CLAUSES = 12
+# Prefixes at least this long are looked up by their first _PREFIX_KEY characters, then checked.
+_PREFIX_KEY = 4
 
 
 class Anchor(NamedTuple):
@@ -53,6 +67,8 @@ class Anchor(NamedTuple):
     def __str__(self) -> str:
         return ("title:" if self.title else "") + self.token + ("*" if self.prefix else "")
 
+
+Clause = frozenset[Anchor]
 
 # A few function words of the languages in the news we read: they occur in nearly every
 # article, so a query that has a better anchor avoids them.
@@ -81,70 +97,118 @@ def _cost(anchor: Anchor) -> float:
     return cost
 
 
-def _set_cost(found: frozenset[Anchor]) -> float:
-    return sum(_cost(a) for a in found)
+def _clause_cost(clause: Clause) -> float:
+    return sum(_cost(a) for a in clause)
 
 
-def _term_anchor(term: Term) -> Anchor:
-    """The cheapest single token that every occurrence of `term` needs."""
+def _simplify(found: list[Clause]) -> list[Clause]:
+    """Without repeats and without clauses implied by a smaller one, the rarest first."""
+    ordered = sorted(set(found), key=lambda c: (len(c), _clause_cost(c), sorted(c)))
+    kept: list[Clause] = []
+    for clause in ordered:
+        if not any(smaller <= clause for smaller in kept):
+            kept.append(clause)
+    return sorted(kept, key=lambda c: (_clause_cost(c), sorted(c)))
+
+
+def _term_clauses(term: Term) -> list[Clause]:
     title = term.field == "title"
-    options = [Anchor(t, False, title) for t in term.tokens]
+    needed = [Anchor(token, False, title) for token in term.tokens]
     if term.kind == "prefix":
-        options[-1] = Anchor(term.tokens[-1], True, title)
-    return min(options, key=_cost)
+        needed[-1] = Anchor(term.tokens[-1], True, title)
+    return [frozenset({a}) for a in needed]
 
 
-def _best(options: Iterable[frozenset[Anchor] | None]) -> frozenset[Anchor] | None:
-    """The cheapest of the children's anchor sets of an AND; None if no child has any."""
-    present = [o for o in options if o is not None]
-    return min(present, key=_set_cost) if present else None
+def _any_of(children: list[list[Clause]]) -> list[Clause]:
+    """Clauses of an OR: one clause of each child, united; none if a child has none."""
+    if any(not child for child in children):
+        return []
+    lists = [sorted(child, key=_clause_cost) for child in children]
+    while math.prod(len(c) for c in lists) > MAX_OR_CLAUSES:
+        max(lists, key=len).pop()  # drop the dearest clause of the child with the most
+    return [frozenset().union(*combo) for combo in product(*lists)]
 
 
-def _union(options: Iterable[frozenset[Anchor] | None]) -> frozenset[Anchor] | None:
-    """All the children's anchors of an OR; None if any child has none."""
-    merged: set[Anchor] = set()
-    for option in options:
-        if option is None:
-            return None
-        merged |= option
-    return frozenset(merged)
-
-
-def _anchors(node: Node, positive: bool) -> frozenset[Anchor] | None:
-    """Anchors of `node` (of ``NOT node`` when `positive` is False); None: no anchors."""
+def _clauses(node: Node, positive: bool) -> list[Clause]:
+    """Clauses of `node` (of ``NOT node`` when `positive` is False); []: no constraint."""
     if isinstance(node, Term):
-        return frozenset({_term_anchor(node)}) if positive else None
+        return _term_clauses(node) if positive else []
     if isinstance(node, Near):
-        return _best(frozenset({_term_anchor(t)}) for t in node.terms) if positive else None
+        return [c for t in node.terms for c in _term_clauses(t)] if positive else []
     if isinstance(node, Not):
-        return _anchors(node.child, not positive)
-    children = (_anchors(child, positive) for child in node.children)
+        return _clauses(node.child, not positive)
+    children = [_clauses(child, positive) for child in node.children]
     # NOT (a AND b) is (NOT a) OR (NOT b); NOT (a OR b) is (NOT a) AND (NOT b).
     if isinstance(node, And) == positive:
-        return _best(children)
-    return _union(children)
+        return _simplify([c for child in children for c in child])
+    return _simplify(_any_of(children))
 
 
-def anchors(query: Query | Node) -> frozenset[Anchor] | None:
-    """Anchors of a query: it can only match an article holding at least one of them.
+def clauses(query: Query | Node) -> list[Clause]:
+    """What an article must hold for `query` to match: an anchor of each clause.
+
+    The rarest-looking clause first; ``[]`` when nothing is needed (``NOT nato``).
+    """
+    found = _clauses(query.root if isinstance(query, Query) else query, True)
+    return _simplify(found)[:MAX_CLAUSES]
+
+
+def anchors(query: Query | Node) -> Clause | None:
+    """The anchors a query is indexed under: it can only match an article holding one of them.
 
     None when there are none (``NOT nato``, ``a OR NOT b``): the query may match any article.
     """
-    return _anchors(query.root if isinstance(query, Query) else query, True)
+    found = clauses(query)
+    return found[0] if found else None
+
+
+class _Lookup:
+    """The anchors of one scope (title only, or title and body) by how they are found."""
+
+    def __init__(self) -> None:
+        self.words: dict[str, int] = {}  # token -> anchor id
+        self.short: dict[int, dict[str, int]] = {}  # length -> prefix -> anchor id
+        self.long: dict[str, list[tuple[str, int]]] = {}  # first characters -> (prefix, id)
+
+    def add(self, anchor: Anchor, aid: int) -> None:
+        token = anchor.token
+        if not anchor.prefix:
+            self.words[token] = aid
+        elif len(token) < _PREFIX_KEY:
+            self.short.setdefault(len(token), {})[token] = aid
+        else:
+            self.long.setdefault(token[:_PREFIX_KEY], []).append((token, aid))
+
+    def find(self, vocabulary: set[str], present: set[int]) -> None:
+        """Add to `present` the anchors that the distinct tokens `vocabulary` hold."""
+        words = self.words
+        present.update(words[t] for t in words.keys() & vocabulary)
+        for length, table in self.short.items():
+            cut = {t[:length] for t in vocabulary}
+            present.update(table[p] for p in table.keys() & cut)
+        if self.long:
+            groups: dict[str, list[str]] = {}
+            for token in vocabulary:
+                groups.setdefault(token[:_PREFIX_KEY], []).append(token)
+            for key in self.long.keys() & groups.keys():
+                tokens = groups[key]
+                for prefix, aid in self.long[key]:
+                    if any(t.startswith(prefix) for t in tokens):
+                        present.add(aid)
 
 
 class RuleIndex:
     """Rules indexed by their anchors, built once; `match` answers exactly as the naive loop.
 
-    Rules with the same query tree are evaluated once per article. The index holds references
-    to the rules; it is not changed after it is built (build a new one when the config changes).
+    Rules with the same query tree are evaluated once per article. The index keeps the rules
+    it was given and never changes: build a new one when the rules change.
     """
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
-        # One "query id" per distinct query tree, in the order of first appearance.
+        # One query id per distinct query tree, in the order of first appearance.
         query_ids: dict[Node, int] = {}
-        self._query_of: list[int] = []
+        self._query_of: list[int] = []  # rule position -> query id
         self._queries: list[Query] = []
         self._rules_of: list[list[int]] = []  # query id -> rule positions, ascending
         for position, rule in enumerate(self.rules):
@@ -156,48 +220,48 @@ class RuleIndex:
             self._query_of.append(qid)
             self._rules_of[qid].append(position)
 
-        self._always: list[int] = []  # query ids evaluated on every article
-        self._words: dict[str, list[int]] = {}  # token -> query ids (title or body)
-        self._title_words: dict[str, list[int]] = {}
-        # prefix length -> prefix -> query ids; looked up with the article's tokens cut short.
-        self._prefixes: dict[int, dict[str, list[int]]] = {}
-        self._title_prefixes: dict[int, dict[str, list[int]]] = {}
-        self.anchors: list[frozenset[Anchor] | None] = []  # per query id
+        anchor_ids: dict[Anchor, int] = {}
+        self._always: list[int] = []  # query ids without clauses
+        self._postings: list[list[int]] = []  # anchor id -> query ids indexed under it
+        self._checks: list[tuple[frozenset[int], ...]] = []  # query id -> its other clauses
         for qid, query in enumerate(self._queries):
-            found = anchors(query)
-            self.anchors.append(found)
-            if found is None:
+            found = clauses(query)
+            if not found:
                 self._always.append(qid)
-                continue
-            for anchor in found:
-                if anchor.prefix:
-                    table = self._title_prefixes if anchor.title else self._prefixes
-                    by_length = table.setdefault(len(anchor.token), {})
-                    by_length.setdefault(anchor.token, []).append(qid)
-                else:
-                    words = self._title_words if anchor.title else self._words
-                    words.setdefault(anchor.token, []).append(qid)
+            ids: list[frozenset[int]] = []
+            for clause in found:
+                for anchor in clause:
+                    if anchor not in anchor_ids:
+                        anchor_ids[anchor] = len(anchor_ids)
+                        self._postings.append([])
+                ids.append(frozenset(anchor_ids[a] for a in clause))
+            if ids:
+                for aid in ids[0]:
+                    self._postings[aid].append(qid)
+            self._checks.append(tuple(ids[1:]))
+        self._anywhere = _Lookup()
+        self._in_title = _Lookup()
+        for anchor, aid in anchor_ids.items():
+            (self._in_title if anchor.title else self._anywhere).add(anchor, aid)
 
     @property
     def always(self) -> list[Rule]:
         """The rules without anchors (evaluated on every article), in config order."""
-        return [self.rules[p] for qid in self._always for p in self._rules_of[qid]]
+        return [self.rules[p] for p in sorted(p for q in self._always for p in self._rules_of[q])]
 
-    def _candidate_queries(self, doc: Document) -> set[int]:
-        hits = set(self._always)
+    def _candidate_queries(self, doc: Document) -> list[int]:
+        present: set[int] = set()
         title = set(doc.title)
-        tokens = title.union(doc.body)
-        for vocabulary, words, prefixes in (
-            (tokens, self._words, self._prefixes),
-            (title, self._title_words, self._title_prefixes),
-        ):
-            for token in words.keys() & vocabulary:
-                hits.update(words[token])
-            for length, table in prefixes.items():
-                cut = {t[:length] for t in vocabulary if len(t) >= length}
-                for prefix in table.keys() & cut:
-                    hits.update(table[prefix])
-        return hits
+        self._anywhere.find(title.union(doc.body), present)
+        self._in_title.find(title, present)
+        hits = set(self._always)
+        postings = self._postings
+        for aid in present:
+            hits.update(postings[aid])
+        checks = self._checks
+        return [
+            qid for qid in hits if all(not clause.isdisjoint(present) for clause in checks[qid])
+        ]
 
     def _candidate_positions(self, doc: Document) -> list[int]:
         rules_of = self._rules_of
@@ -223,7 +287,7 @@ class RuleIndex:
             if qid in results:
                 terms = results[qid]
                 if terms is not None:
-                    terms = list(terms)  # each rule gets its own list, as in the naive loop
+                    terms = list(terms)  # each rule its own list, as in the naive loop
             else:
                 terms = results[qid] = self._queries[qid].matches(doc)
             if terms is not None:

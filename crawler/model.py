@@ -52,6 +52,7 @@ class Rule:
     notify: tuple[str, ...] = ()
     digest: Digest = "off"
     sources: tuple[str, ...] = ()  # empty: every source
+    max_per_hour: int | None = None  # beyond this many alerts in a clock hour: an hourly digest
 
     def applies_to(self, source: str) -> bool:
         return not self.sources or source in self.sources

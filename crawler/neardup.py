@@ -11,8 +11,9 @@ An archive keeps every article's band keys in an indexed table and its shingles 
 (`SCHEMA_SQL`). A new article's candidates are the articles sharing at least one band key with
 it; a candidate is a copy only if the exact sets agree (`same_story`): Jaccard >= 0.5, or
 containment (|a & b| / the smaller set) >= 0.8 when the smaller text is at least a quarter of
-the larger. Lead-only rewrites (a new first paragraph on the same story) are found by the title
-(`title_key`, `titles_match`) within a time window (`TITLE_WINDOW_HOURS`).
+the larger. Lead-only rewrites (a new first paragraph on the same story) need the title as well
+(`same_story_with_titles`): matching titles (`titles_match`; `title_key` is its exact form, to
+look up) and a weaker body overlap, within a time window (`TITLE_WINDOW_HOURS`).
 
 **Too short.** A text of fewer than `MIN_TOKENS` words has no shingles (`shingles` returns an
 empty set, `sketch` returns None): feed teasers and paywall stubs are one or two sentences
@@ -39,12 +40,15 @@ bump `VERSION`.
 
 Use (the archive, in one transaction per article)::
 
-    sk = sketch(text)                       # None: too short, skip near-duplicate detection
-    rows = SELECT DISTINCT article_id FROM lsh_bands WHERE band_key IN (sk.band_keys)
-    for each candidate (oldest story first), skip it if its story already matched:
-        if same_story(sk.shingles, decode_shingles(its article_shingles.data)): matched story
-    INSERT INTO lsh_bands VALUES (key, new_id) for key in sk.band_keys
-    INSERT INTO article_shingles VALUES (new_id, encode_shingles(sk.shingles))
+    sk = sketch(text)                  # None: too short, no near-duplicate detection
+    candidates = SELECT DISTINCT article_id FROM lsh_bands WHERE band_key IN (<sk.band_keys>)
+        plus the articles with the same title_key(title) first seen within TITLE_WINDOW_HOURS
+    for each candidate, unless its story matched already:
+        theirs = decode_shingles(SELECT data FROM article_shingles WHERE article_id = ?)
+        same_story_with_titles(sk.shingles, theirs, title, their title) within the window,
+        same_story(sk.shingles, theirs) outside it  ->  its story matched
+    INSERT INTO lsh_bands (band_key, article_id) VALUES (?, new_id) for each of sk.band_keys
+    INSERT INTO article_shingles (article_id, data) VALUES (new_id, encode_shingles(sk.shingles))
 
 Stories are clusters: when the new article matches members of several stories, they merge
 (see `merge_target`), whatever order the copies arrive in.
@@ -74,6 +78,7 @@ __all__ = [
     "SCHEMA_SQL",
     "SCHEMA_STATEMENTS",
     "SHINGLE",
+    "TITLE_CONTAINMENT",
     "TITLE_JACCARD",
     "TITLE_MIN_WORDS",
     "TITLE_WINDOW_HOURS",
@@ -85,6 +90,7 @@ __all__ = [
     "encode_shingles",
     "merge_target",
     "same_story",
+    "same_story_with_titles",
     "shingles",
     "signature",
     "similarity",
@@ -108,6 +114,7 @@ CONTAINMENT_MIN_RATIO = 0.25  # provided the smaller set is at least this share 
 TITLE_MIN_WORDS = 4  # content words (stopwords and one-letter tokens dropped) a title needs
 TITLE_JACCARD = 0.8  # content-word Jaccard for two titles to match
 TITLE_WINDOW_HOURS = 48  # the title signal links articles first seen at most this far apart
+TITLE_CONTAINMENT = 0.4  # ... and whose bodies share at least this share of the smaller set
 
 Signature = npt.NDArray[np.uint32]
 
@@ -323,6 +330,24 @@ def same_story(a: set[int], b: set[int]) -> bool:
     return min(len(a), len(b)) >= CONTAINMENT_MIN_RATIO * max(len(a), len(b))
 
 
+def same_story_with_titles(
+    a: set[int], b: set[int], title_a: str | None, title_b: str | None
+) -> bool:
+    """`same_story`, or a lead-only rewrite: the titles match (`titles_match`) and the bodies
+    share at least `TITLE_CONTAINMENT` of the smaller set.
+
+    A new lead paragraph lowers the body's Jaccard below `JACCARD`, the matching title says it
+    is still the story. Titles alone are not enough: "Live updates: ..." or "Morning briefing:
+    what you need to know" head different stories every day. Apply it only to articles first
+    seen within `TITLE_WINDOW_HOURS` of each other.
+    """
+    if same_story(a, b):
+        return True
+    if not titles_match(title_a, title_b):
+        return False
+    return similarity(a, b)[1] >= TITLE_CONTAINMENT
+
+
 def merge_target(story_ids: Iterable[int]) -> tuple[int, list[int]] | None:
     """For the stories a new article matched: (the story it joins, the stories merged into it).
 
@@ -338,8 +363,7 @@ def merge_target(story_ids: Iterable[int]) -> tuple[int, list[int]] | None:
 # --------------------------------------------------------------------------- titles
 
 # Frequent function words of the languages most feeds are in (en, de, fr, es, it, nl, pt).
-_STOPWORDS = frozenset(
-    """
+_STOPWORD_TEXT = """
     a about after against all also an and any are as at be been before but by can could did
     do does for from had has have he her his how i if in into is it its just may more most new
     no not of on or our out over says said she so than that the their them there these they
@@ -354,8 +378,8 @@ _STOPWORDS = frozenset(
     che da dei della di gli il nel non per sono
     een het niet op te van voor zijn
     ao com da das do dos em na no nos os um uma
-    """.split()
-)
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-\u2013\u2014:]+\s+|\s+::\s+")
 _SITE_SUFFIX_MAX_TOKENS = 3
 

@@ -47,6 +47,7 @@ class SourceResult:
     error: str | None = None
     warning: str | None = None
     pages: int = 0  # article pages fetched
+    truncated: bool = False  # more new pages than a pass takes: the rest come next pass
     retry_after: float | None = None  # the server asked us to wait this long (429/503)
     validators: tuple[str | None, str | None, str | None] | None = None  # etag, lm, body hash
     duplicates: dict[str, int] = field(default_factory=dict)  # kind -> count
@@ -114,7 +115,7 @@ async def crawl_pass(
         result = ctx.result(source.name)
         if result.finished is None:
             result.finished = now
-        if result.status == "error" or stopped:
+        if result.status == "error" or stopped or result.truncated:
             # read the whole listing again next time: some of its items were not processed
             result.validators = None
     return ctx.results

@@ -82,7 +82,7 @@ class ArchivePipeline:
             if kind == "entry":
                 self._store_entry(source, item["entry"])
             elif kind == "page":
-                page = await self._extract(item["body"], item["final_url"])
+                page = await self._extract(item["body"], item["final_url"], item.get("encoding"))
                 if page.error and not page.text:
                     self._page_failed(source, item["url"], item["info"], page.error)
                 else:
@@ -98,14 +98,14 @@ class ArchivePipeline:
         item.pop("body", None)  # do not keep page bodies alive in Scrapy's item chain
         return item
 
-    async def _extract(self, body: bytes, url: str) -> PageFields:
+    async def _extract(self, body: bytes, url: str, encoding: str | None) -> PageFields:
         self._pages += 1
         if self._pool is None and self._pages <= INLINE_PAGES:
-            return extract_page(body, url)
+            return extract_page(body, url, encoding=encoding)
         if self._pool is None:
             self._pool = extraction_pool()
             self._own_pool = True
-        future = self._pool.submit(extract_page, body, url)
+        future = self._pool.submit(extract_page, body, url, encoding=encoding)
         return await asyncio.wrap_future(future)
 
     def _page_failed(self, source: str, url: str, info: dict[str, Any], error: str) -> None:

@@ -502,6 +502,9 @@ def setup_logging(debug: bool) -> None:
         # tracebacks for them (robots.txt of an unreachable host, ...) are only for --debug.
         for quiet in ("scrapy.downloadermiddlewares.robotstxt", "scrapy.core.scraper"):
             logging.getLogger(quiet).setLevel(logging.CRITICAL)
+        # trafilatura warns about every page without article text: that is a page error,
+        # recorded on its source
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -471,7 +471,13 @@ SCHEMA: tuple[Table, ...] = (
             Key("notify", STRINGS, [], "channels to alert", refs="channels"),
             Key("digest", STRING, "off", "off, hourly or daily", one_of("off", "hourly", "daily")),
             Key("sources", STRINGS, [], "only these sources", refs="sources"),
-            Key("max_per_hour", INTEGER, None, "alert cap (not enforced yet)", at_least(1)),
+            Key(
+                "max_per_hour",
+                INTEGER,
+                None,
+                "alerts a rule sends one by one in a clock hour; the rest go into one digest at the end of that hour",
+                at_least(1),
+            ),
         ),
         noun="rule",
     ),
@@ -868,6 +874,7 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
             notify=v["notify"],
             digest=v["digest"],
             sources=v["sources"],
+            max_per_hour=v["max_per_hour"],
         )
         for v in (entry.values for entry in results["rules"])
     ]
@@ -1116,7 +1123,8 @@ notify = ["analysts", "ops-hook", "team-chat"]
 digest = "off"
 # only articles from these [[sources]]; empty means every source (default [])
 sources = []
-# reserved: a cap on alerts per hour, at least 1; checked but not enforced yet (default: none)
+# at most this many single alerts per clock hour; the rest wait for one digest at the
+# end of that hour, nothing is dropped (at least 1; default: no cap)
 max_per_hour = 30
 
 [health]

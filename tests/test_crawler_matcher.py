@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from crawler.matcher import Anchor, RuleIndex, anchors
+from crawler.matcher import MAX_CLAUSES, Anchor, RuleIndex, anchors, clauses
 from crawler.model import Rule
 from crawler.query import Document, QueryError, parse
 
@@ -86,6 +86,39 @@ def test_anchors(query: str, expected: set[str] | None) -> None:
     assert anchor_strings(query) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("nato", [{"nato"}]),
+        ("nato summit", [{"summit"}, {"nato"}]),  # the rarest-looking first
+        ('"air defence"', [{"defence"}, {"air"}]),
+        ('"air def*"', [{"air"}, {"def*"}]),
+        ("NEAR(nato summit)", [{"summit"}, {"nato"}]),
+        ('"air defence" OR drone', [{"defence", "drone"}, {"air", "drone"}]),
+        ("(a OR b) (c OR d)", [{"a", "b"}, {"c", "d"}]),
+        ("nato OR (nato summit)", [{"nato"}]),  # {nato, summit} is implied by {nato}
+        ("nato nato", [{"nato"}]),
+        ("nato AND NOT summit", [{"nato"}]),
+        ("NOT (NOT nato OR NOT summit)", [{"summit"}, {"nato"}]),
+        ("NOT nato", []),
+        ("nato OR NOT summit", []),
+    ],
+)
+def test_clauses(query: str, expected: list[set[str]]) -> None:
+    assert [{str(a) for a in clause} for clause in clauses(parse(query))] == expected
+
+
+def test_or_of_many_clauses_is_capped_and_still_necessary() -> None:
+    words = [f"w{n}" for n in range(8)]
+    query = " OR ".join(f'"{a} {b}"' for a, b in zip(words[::2], words[1::2], strict=True))
+    found = clauses(parse(query))
+    assert 1 <= len(found) <= MAX_CLAUSES
+    for clause in found:  # every clause takes one token of each phrase
+        assert all({f"w{2 * n}", f"w{2 * n + 1}"} & {str(a) for a in clause} for n in range(4))
+    long_and = " ".join(f"word{n}" for n in range(30))
+    assert len(clauses(parse(long_and))) == MAX_CLAUSES
+
+
 def test_anchor_values() -> None:
     assert anchors(parse("title:defen*")) == {Anchor("defen", prefix=True, title=True)}
     assert anchors(parse("nato").root) == {Anchor("nato")}
@@ -110,6 +143,15 @@ def test_candidates_are_the_rules_whose_anchors_occur_in_config_order() -> None:
     assert [r.name for r, _ in index.match(article)] == ["summit", "drones", "defence"]
     assert index.candidates(doc("NATO", "", "")) == [rules[2], rules[4]]
     assert index.candidates(doc("", "", "nato")) == [rules[2]]  # title: anchors in the title
+
+
+def test_candidates_need_every_clause() -> None:
+    rules = [rule("both", "nato summit"), rule("phrase", '"air defence"')]
+    index = RuleIndex(rules)
+    assert index.candidates(doc("", "", "the summit")) == []  # indexed under summit, no nato
+    assert index.candidates(doc("", "", "defence of the air")) == [rules[1]]  # a superset
+    assert index.match(doc("", "", "defence of the air")) == []
+    assert index.candidates(doc("NATO", "", "summit")) == [rules[0]]
 
 
 def test_always_rules_are_evaluated_on_every_article() -> None:

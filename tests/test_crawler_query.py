@@ -665,3 +665,18 @@ def test_non_latin_terms_get_no_fts_prefilter(fts_db: sqlite3.Connection) -> Non
         assert query.matches(documents[index]) == [tokens]
         assert query.to_fts() is None
         assert index not in fts_rows(fts_db, f'"{tokens}"')
+
+
+def test_every_combining_mark_is_below_the_table_limit() -> None:
+    import sys
+    import unicodedata
+
+    from crawler import query
+
+    above = [
+        c
+        for c in range(query._COMBINING_LIMIT, sys.maxunicode + 1)
+        if unicodedata.combining(chr(c))
+    ]
+    assert above == []
+    assert query.tokenize("Ame\u0301lie Tu\u0308rkiye") == ["amelie", "turkiye"]

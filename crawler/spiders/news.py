@@ -77,6 +77,15 @@ def describe_status(status: int, retry_after: float | None) -> tuple[str, str]:
     return f"HTTP{status}", _HTTP_HINTS.get(status, f"the server answered HTTP {status}")
 
 
+def charset_of(content_type: str) -> str | None:
+    """The charset a Content-Type header declares, if any."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None
+
+
 class NewsSpider(scrapy.Spider):
     name = "newswatch"
 
@@ -213,6 +222,7 @@ class NewsSpider(scrapy.Spider):
             count = self.new_page_counts.get(source, 0)
             if count >= MAX_NEW_PAGES:
                 self.logger.info("%s: more than %d new pages; the rest next pass", source, count)
+                self.ctx.result(source).truncated = True  # read the listing again next pass
                 return
             canonical = canonical_url(url)
             if canonical in self.requested or self.ctx.archive.is_known_url(canonical):
@@ -240,6 +250,7 @@ class NewsSpider(scrapy.Spider):
             "url": response.meta["nw_url"],
             "final_url": response.url,
             "body": response.body,
+            "encoding": charset_of(content_type),
         }
 
     def page_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:

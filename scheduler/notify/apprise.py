@@ -61,7 +61,7 @@ _current: ContextVar[_Said | None] = ContextVar("newswatch_apprise_said", defaul
 def _listening() -> Iterator[_Said]:
     said = _Said()
     token = _current.set(said)
-    logger = logging.getLogger(apprise.LOGGER_NAME)
+    logger = logging.getLogger("apprise")  # the logger every apprise module and plugin uses
     logger.addHandler(said)
     try:
         yield said
