@@ -32,6 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from crawler import CrawlerError
+from crawler.alerting import hold_until, hour_start
 from crawler.query import Document, Query, tokenize
 
 RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
@@ -190,7 +191,20 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX pending_pages_source ON pending_pages(source)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Alerts held for a digest (a rule's `digest`, or past its `max_per_hour`)."""
+    db.execute("ALTER TABLE outbox ADD COLUMN hold_from TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN hold_until TEXT")  # when the digest is due
+    db.execute("ALTER TABLE outbox ADD COLUMN digest_id INTEGER")  # the digest it went into
+    db.execute("CREATE INDEX outbox_held ON outbox(status, hold_until)")
+    db.execute("CREATE INDEX outbox_rule_created ON outbox(rule, channel, created)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -233,6 +247,8 @@ class AlertIn:
     rule: str
     channel: str
     matched: tuple[str, ...]
+    digest: str = "off"  # the rule's digest: off | hourly | daily
+    max_per_hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -647,10 +663,33 @@ class Archive:
             self.db.execute("DELETE FROM pending_pages WHERE url = ?", (url,))
 
     def _queue_alert(self, alert: AlertIn, article_id: int, story_id: int, now: datetime) -> None:
+        """Queue one alert, unless this rule already alerted this channel about the story.
+
+        The story is looked up through the articles (a story can absorb another when a copy
+        links them), so a rule alerts at most once per story. A rule with a digest, or past its
+        `max_per_hour`, holds the alert for its digest (status 'held').
+        """
+        already = self._one(
+            """SELECT 1 FROM outbox o JOIN articles a ON a.id = o.article_id
+               WHERE o.rule = ? AND o.channel = ? AND a.story_id = ? LIMIT 1""",
+            (alert.rule, alert.channel, story_id),
+        )
+        if already is not None:
+            return
+        hour = hour_start(now)
+        sent = self.db.execute(
+            """SELECT count(*) FROM outbox WHERE rule = ? AND channel = ? AND event = 'alert'
+                   AND hold_until IS NULL AND created >= ?""",
+            (alert.rule, alert.channel, iso(hour)),
+        ).fetchone()[0]
+        until = hold_until(now, alert.digest, alert.max_per_hour, int(sent))
+        since = None
+        if until is not None:
+            since = until - (timedelta(days=1) if alert.digest == "daily" else timedelta(hours=1))
         self.db.execute(
             """INSERT OR IGNORE INTO outbox (delivery, event, rule, channel, article_id, story_id,
-                   matched, created, expires, next_attempt)
-               VALUES (?, 'alert', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   matched, created, expires, next_attempt, status, hold_from, hold_until)
+               VALUES (?, 'alert', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 str(uuid.uuid4()),
                 alert.rule,
@@ -661,8 +700,51 @@ class Archive:
                 iso(now),
                 iso(now + RETRY_WINDOW),
                 iso(now),
+                "held" if until is not None else "pending",
+                iso(since) if since is not None else None,
+                iso(until) if until is not None else None,
             ),
         )
+
+    # -- digests ----------------------------------------------------------------------------
+
+    def due_digests(self, now: datetime) -> list[dict[str, Any]]:
+        """Held alerts whose period has closed, one group per (rule, channel, period)."""
+        rows = self._all(
+            """SELECT rule, channel, hold_from, hold_until, group_concat(id) AS ids
+               FROM outbox WHERE status = 'held' AND hold_until <= ?
+               GROUP BY rule, channel, hold_from, hold_until ORDER BY hold_until, rule""",
+            (iso(now),),
+        )
+        for row in rows:
+            row["ids"] = sorted(int(i) for i in row["ids"].split(","))
+        return rows
+
+    def add_digest(
+        self,
+        rule: str,
+        channel: str,
+        delivery: str,
+        payload: str,
+        member_ids: Sequence[int],
+        now: datetime,
+    ) -> int:
+        """Queue one digest delivery for the held alerts `member_ids`, in one transaction."""
+        with self.transaction():
+            cursor = self.db.execute(
+                """INSERT INTO outbox (delivery, event, rule, channel, payload, created, expires,
+                       next_attempt)
+                   VALUES (?, 'digest', ?, ?, ?, ?, ?, ?)""",
+                (delivery, rule, channel, payload, iso(now), iso(now + RETRY_WINDOW), iso(now)),
+            )
+            digest_id = int(cursor.lastrowid or 0)
+            marks = ",".join("?" for _ in member_ids)
+            self.db.execute(
+                f"UPDATE outbox SET status = 'digested', digest_id = ? "
+                f"WHERE status = 'held' AND id IN ({marks})",
+                (digest_id, *member_ids),
+            )
+            return digest_id
 
     def article(self, article_id: int) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM articles WHERE id = ?", (article_id,))
@@ -676,8 +758,15 @@ class Archive:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def also_reported_by(self, story_id: int, article_id: int) -> list[dict[str, Any]]:
+    def article_story(self, article_id: int) -> int | None:
+        """The story an article belongs to now (stories can merge)."""
+        row = self._one("SELECT story_id FROM articles WHERE id = ?", (article_id,))
+        return int(row["story_id"]) if row and row["story_id"] is not None else None
+
+    def also_reported_by(self, story_id: int | None, article_id: int) -> list[dict[str, Any]]:
         """Other articles of the story: the later copies, in arrival order."""
+        if story_id is None:
+            return []
         return self._all(
             "SELECT source, url, title FROM articles WHERE story_id = ? AND id != ? ORDER BY id",
             (story_id, article_id),

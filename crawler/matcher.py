@@ -35,7 +35,7 @@ The module is pure, like `crawler.query`: no I/O, clock or environment.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import product
 from typing import NamedTuple
 
@@ -163,38 +163,45 @@ def anchors(query: Query | Node) -> Clause | None:
 
 
 class _Lookup:
-    """The anchors of one scope (title only, or title and body) by how they are found."""
+    """The anchors of one scope (the title, or anywhere), found under their names.
 
-    def __init__(self) -> None:
-        self.words: dict[str, int] = {}  # token -> anchor id
-        self.short: dict[int, dict[str, int]] = {}  # length -> prefix -> anchor id
-        self.long: dict[str, list[tuple[str, int]]] = {}  # first characters -> (prefix, id)
+    An anchor's name is ``str(anchor)``: the token itself for an exact anchor anywhere, so the
+    article's distinct tokens are the names of its exact anchors (tokens never hold ``*`` or
+    ``:``).
+    """
 
-    def add(self, anchor: Anchor, aid: int) -> None:
-        token = anchor.token
-        if not anchor.prefix:
-            self.words[token] = aid
-        elif len(token) < _PREFIX_KEY:
-            self.short.setdefault(len(token), {})[token] = aid
+    def __init__(self, found: Iterable[Anchor], label: str) -> None:
+        self.label = label  # "title:" or ""
+        words: set[str] = set()
+        self.short: dict[int, dict[str, str]] = {}  # length -> prefix -> name
+        self.long: dict[str, list[tuple[str, str]]] = {}  # first characters -> (prefix, name)
+        for anchor in found:
+            token = anchor.token
+            if not anchor.prefix:
+                words.add(token)
+            elif len(token) < _PREFIX_KEY:
+                self.short.setdefault(len(token), {})[token] = str(anchor)
+            else:
+                self.long.setdefault(token[:_PREFIX_KEY], []).append((token, str(anchor)))
+        self.words = frozenset(words)
+
+    def find(self, vocabulary: set[str], present: set[str]) -> None:
+        """Add to `present` the names of the anchors that the distinct tokens hold."""
+        if self.label:
+            present.update([self.label + t for t in vocabulary & self.words])
         else:
-            self.long.setdefault(token[:_PREFIX_KEY], []).append((token, aid))
-
-    def find(self, vocabulary: set[str], present: set[int]) -> None:
-        """Add to `present` the anchors that the distinct tokens `vocabulary` hold."""
-        words = self.words
-        present.update(words[t] for t in words.keys() & vocabulary)
+            present.update(vocabulary & self.words)
         for length, table in self.short.items():
             cut = {t[:length] for t in vocabulary}
-            present.update(table[p] for p in table.keys() & cut)
+            present.update([table[p] for p in table.keys() & cut])
         if self.long:
-            groups: dict[str, list[str]] = {}
+            long = self.long
             for token in vocabulary:
-                groups.setdefault(token[:_PREFIX_KEY], []).append(token)
-            for key in self.long.keys() & groups.keys():
-                tokens = groups[key]
-                for prefix, aid in self.long[key]:
-                    if any(t.startswith(prefix) for t in tokens):
-                        present.add(aid)
+                bucket = long.get(token[:_PREFIX_KEY])
+                if bucket:
+                    for prefix, name in bucket:
+                        if token.startswith(prefix):
+                            present.add(name)
 
 
 class RuleIndex:
@@ -219,30 +226,24 @@ class RuleIndex:
                 self._rules_of.append([])
             self._query_of.append(qid)
             self._rules_of[qid].append(position)
+        self._one_rule_per_query = len(self._queries) == len(self.rules)  # qid == position
 
-        anchor_ids: dict[Anchor, int] = {}
+        every: set[Anchor] = set()
         self._always: list[int] = []  # query ids without clauses
-        self._postings: list[list[int]] = []  # anchor id -> query ids indexed under it
-        self._checks: list[tuple[frozenset[int], ...]] = []  # query id -> its other clauses
+        self._postings: dict[str, list[int]] = {}  # anchor name -> query ids indexed under it
+        self._checks: list[tuple[frozenset[str], ...]] = []  # query id -> its other clauses
         for qid, query in enumerate(self._queries):
             found = clauses(query)
             if not found:
                 self._always.append(qid)
-            ids: list[frozenset[int]] = []
             for clause in found:
-                for anchor in clause:
-                    if anchor not in anchor_ids:
-                        anchor_ids[anchor] = len(anchor_ids)
-                        self._postings.append([])
-                ids.append(frozenset(anchor_ids[a] for a in clause))
-            if ids:
-                for aid in ids[0]:
-                    self._postings[aid].append(qid)
-            self._checks.append(tuple(ids[1:]))
-        self._anywhere = _Lookup()
-        self._in_title = _Lookup()
-        for anchor, aid in anchor_ids.items():
-            (self._in_title if anchor.title else self._anywhere).add(anchor, aid)
+                every |= clause
+            for anchor in found[0] if found else ():
+                self._postings.setdefault(str(anchor), []).append(qid)
+            self._checks.append(tuple(frozenset(str(a) for a in c) for c in found[1:]))
+        self._indexed = frozenset(self._postings)
+        self._anywhere = _Lookup((a for a in every if not a.title), "")
+        self._in_title = _Lookup((a for a in every if a.title), "title:")
 
     @property
     def always(self) -> list[Rule]:
@@ -250,22 +251,30 @@ class RuleIndex:
         return [self.rules[p] for p in sorted(p for q in self._always for p in self._rules_of[q])]
 
     def _candidate_queries(self, doc: Document) -> list[int]:
-        present: set[int] = set()
+        present: set[str] = set()
         title = set(doc.title)
         self._anywhere.find(title.union(doc.body), present)
         self._in_title.find(title, present)
         hits = set(self._always)
         postings = self._postings
-        for aid in present:
-            hits.update(postings[aid])
+        for name in present & self._indexed:
+            hits.update(postings[name])
         checks = self._checks
-        return [
-            qid for qid in hits if all(not clause.isdisjoint(present) for clause in checks[qid])
-        ]
+        passed = []
+        for qid in hits:
+            for clause in checks[qid]:
+                if clause.isdisjoint(present):
+                    break
+            else:
+                passed.append(qid)
+        return passed
 
     def _candidate_positions(self, doc: Document) -> list[int]:
+        passed = self._candidate_queries(doc)
+        if self._one_rule_per_query:
+            return sorted(passed)
         rules_of = self._rules_of
-        return sorted(p for qid in self._candidate_queries(doc) for p in rules_of[qid])
+        return sorted(p for qid in passed for p in rules_of[qid])
 
     def candidates(self, doc: Document) -> list[Rule]:
         """The rules that may match `doc` (a superset of the matching ones), in config order."""

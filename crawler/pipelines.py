@@ -43,7 +43,10 @@ def alerts_for(rules: list[Rule], source: str, doc: Document) -> list[AlertIn]:
         matched = rule.query.matches(doc)
         if matched is None:
             continue
-        alerts.extend(AlertIn(rule.name, channel, tuple(matched)) for channel in rule.notify)
+        alerts.extend(
+            AlertIn(rule.name, channel, tuple(matched), rule.digest, rule.max_per_hour)
+            for channel in rule.notify
+        )
     return alerts
 
 

@@ -473,7 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     p = add("alerts", cmd_alerts, "the delivery log (outbox)")
-    p.add_argument("--status", choices=["pending", "sent", "failed"])
+    p.add_argument(
+        "--status",
+        choices=["pending", "sent", "failed", "held", "digested"],
+        help="held: waiting for a digest; digested: sent inside a digest",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     alerts_sub = p.add_subparsers(dest="alerts_command", metavar="COMMAND")
     r = alerts_sub.add_parser("retry", parents=[common], help="queue failed deliveries again")

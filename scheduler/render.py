@@ -125,6 +125,21 @@ _SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]])")
 
 
+def digest_payload(
+    *, delivery: str, rule: str, start: str, end: str, alerts: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The body of a digest (SPEC section 6): the alerts of one rule over one period, each
+    `{rule, matched, article, story}` as in an alert."""
+    return {
+        "event": "digest",
+        "delivery": delivery,
+        "rule": rule,
+        "from": start,
+        "to": end,
+        "alerts": [{k: a[k] for k in ("rule", "matched", "article", "story")} for a in alerts],
+    }
+
+
 def _one_line(text: object) -> str:
     """`text` on one line: runs of whitespace (newlines too) become one space."""
     return " ".join(str(text).split()) if text is not None else ""

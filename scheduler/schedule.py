@@ -93,16 +93,23 @@ def is_due(next_due_at: str | None, now: datetime) -> bool:
 
 
 def retry_at(
-    attempts: int, now: datetime, expires: datetime, retry_after: float | None = None
+    attempts: int,
+    now: datetime,
+    expires: datetime,
+    retry_after: float | None = None,
+    jitter: float = 0.0,
 ) -> datetime | None:
     """When to try a delivery again after its `attempts`-th failure; None: give up (failed).
 
-    A receiver's Retry-After is honoured (we never come back sooner). The last try is made
-    when the window closes; past it, the delivery is failed.
+    `jitter` in [0, 1) (the caller draws it) stretches the delay by up to 20%, so deliveries
+    that failed together do not all come back at the same second. A receiver's Retry-After is
+    honoured (we never come back sooner). The last try is made when the window closes; past
+    it, the delivery is failed.
     """
     if now >= expires:
         return None
     delay = float(RETRY_DELAYS[min(max(attempts, 1), len(RETRY_DELAYS)) - 1])
+    delay *= 1.0 + 0.2 * min(max(jitter, 0.0), 0.999)
     if retry_after is not None:
         delay = max(delay, retry_after)
     # capped before adding: a huge Retry-After must not overflow the date
