@@ -12,13 +12,17 @@ Rules are generated in the query language with a fixed seed: terms, phrases, pre
 NEAR, title:, AND/OR and parentheses, over words and phrases taken from the articles (so some
 rules match) and defence/NATO words. For 10, 100, 1,000 and 10,000 rules (the first N of one
 generated list), every article is matched by ``RuleIndex.match`` and by the naive loop (every
-rule's ``query.matches``), each on its own copy of the article's Document, in the same run:
-per-article time p50 and p99, speed-up at p50, candidates evaluated, and whether the answers
-are the same on every article (the exit status is 1 if not).
+rule's ``query.matches``), each in its own pass over the articles, in the same run: CPU time
+per article (thread time, which other processes on a shared machine disturb less than the
+wall clock) p50 and p99, speed-up at p50, candidates and matching rules per article, and
+whether the answers are the same on every article (the exit status is 1 if not). "floor" is
+the time of ``query.matches`` on the matching rules alone: any matcher that gives the same
+answers through ``query.matches`` pays it.
 
 The Document is built once per article, as the pipeline does, and counted apart: tokenising
-(``Document.from_fields``) and its position index (built on the first lookup). Both matchers
-get a Document whose position index is already built, so the figures are matching only.
+(``Document.from_fields``) and its position index (built on the first lookup). Each matcher
+gets its own copy of the Document with the position index built and no other cache, so the
+figures are matching only.
 
 ``--quick``: 80 articles, up to 1,000 rules.
 """
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer articles and rules")
     parser.add_argument("--seed", type=int, default=20240501, help="seed of the rule generator")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    run_started = time.perf_counter()
 
     articles = load_articles(args.data_dir)
     if args.quick:
@@ -277,13 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     tokenise: list[int] = []
     positions: list[int] = []
     for article in articles:
-        started = time.thread_time_ns()
+        begun = time.thread_time_ns()
         doc = Document.from_fields(article.title, article.summary, article.text)
-        tokenise.append(time.thread_time_ns() - started)
+        tokenise.append(time.thread_time_ns() - begun)
         docs.append(doc)
-        started = time.thread_time_ns()
+        begun = time.thread_time_ns()
         prepared(doc)
-        positions.append(time.thread_time_ns() - started)
+        positions.append(time.thread_time_ns() - begun)
     tokens = statistics.median(len(d.title) + len(d.body) for d in docs)
     print(f"articles: {len(docs)} (median {tokens:.0f} tokens)")
     print(
@@ -317,25 +321,26 @@ def main(argv: list[str] | None = None) -> int:
             f"{'yes' if r['same'] else 'NO'}"
         )
     print(
-        "times: CPU ms per article (thread time: steady on a shared machine); floor: the "
-        "matching rules' query.matches alone,\nwhich any matcher giving the same answers pays"
+        "times: CPU ms per article (thread time). floor: query.matches of the matching rules\n"
+        "alone, which any matcher giving the same answers pays."
     )
     same = all(r["same"] for r in results)
     print(f"\nsame answers: {'yes' if same else 'no'} (every article, every size)")
 
     largest = results[-1]
-    speedup = largest["slow_p50"] / largest["fast_p50"]
-    p50_ok = largest["fast_p50"] < TARGET_P50_MS
-    speed_ok = speedup >= TARGET_SPEEDUP
-    print(
-        f"at {largest['rules']:,} rules: index p50 {largest['fast_p50']:.3f} ms "
-        f"(target < {TARGET_P50_MS} ms at 10,000 rules: {'met' if p50_ok else 'MISSED'}); "
-        f"speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
-        f"{'met' if speed_ok else 'MISSED'})"
-    )
-    if args.quick:
-        print("(quick run: the targets are for 10,000 rules, run without --quick)")
-    print(f"time taken: {time.perf_counter() - started:.1f} s")
+    if largest["rules"] < max(SIZES):
+        print(f"(targets are for {max(SIZES):,} rules: run without --quick)")
+    else:
+        speedup = largest["slow_p50"] / largest["fast_p50"]
+        p50_ok = largest["fast_p50"] < TARGET_P50_MS
+        speed_ok = speedup >= TARGET_SPEEDUP
+        print(
+            f"at {largest['rules']:,} rules: index p50 {largest['fast_p50']:.3f} ms "
+            f"(target < {TARGET_P50_MS} ms: {'met' if p50_ok else 'MISSED'}); "
+            f"speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
+            f"{'met' if speed_ok else 'MISSED'})"
+        )
+    print(f"time taken: {time.perf_counter() - run_started:.1f} s")
     return 0 if same else 1
 
 

@@ -111,8 +111,10 @@ def _simplify(found: list[Clause]) -> list[Clause]:
     return sorted(kept, key=lambda c: (_clause_cost(c), sorted(c)))
 
 
-def _term_clauses(term: Term) -> list[Clause]:
-    title = term.field == "title"
+def _term_clauses(term: Term, title: bool) -> list[Clause]:
+    """Every token of the term is needed (a "word" is looked up by its first token only)."""
+    if term.kind == "word":
+        return [frozenset({Anchor(term.tokens[0], False, title)})]
     needed = [Anchor(token, False, title) for token in term.tokens]
     if term.kind == "prefix":
         needed[-1] = Anchor(term.tokens[-1], True, title)
@@ -131,10 +133,13 @@ def _any_of(children: list[list[Clause]]) -> list[Clause]:
 
 def _clauses(node: Node, positive: bool) -> list[Clause]:
     """Clauses of `node` (of ``NOT node`` when `positive` is False); []: no constraint."""
+    if not positive and isinstance(node, Term | Near):
+        return []
     if isinstance(node, Term):
-        return _term_clauses(node) if positive else []
-    if isinstance(node, Near):
-        return [c for t in node.terms for c in _term_clauses(t)] if positive else []
+        return _term_clauses(node, node.field == "title")
+    if isinstance(node, Near):  # all its terms are looked up in the field of the first
+        title = node.terms[0].field == "title"
+        return [c for term in node.terms for c in _term_clauses(term, title)]
     if isinstance(node, Not):
         return _clauses(node.child, not positive)
     children = [_clauses(child, positive) for child in node.children]

@@ -299,10 +299,7 @@ def random_query(rng: random.Random, depth: int = 0) -> str:
     if roll < 0.56:
         return f"NOT {random_query(rng, depth + 1)}"
     children = [random_query(rng, depth + 1) for _ in range(rng.randint(2, 3))]
-    if roll < 0.78:
-        joined = rng.choice([" ", " AND "]).join(children)
-    else:
-        joined = " OR ".join(children)
+    joined = rng.choice([" ", " AND "] if roll < 0.78 else [" OR "]).join(children)
     return f"({joined})" if depth and rng.random() < 0.7 else joined
 
 
@@ -316,7 +313,9 @@ def random_rules(rng: random.Random, count: int) -> list[Rule]:
         except QueryError:
             errors += 1
             continue
-        sources = tuple(rng.sample(["a", "b", "c"], rng.randint(1, 2))) if rng.random() < 0.2 else ()
+        sources = (
+            tuple(rng.sample(["a", "b", "c"], rng.randint(1, 2))) if rng.random() < 0.2 else ()
+        )
         rules.append(Rule(f"r{len(rules)}", text, query, sources=sources))
     assert errors < count // 20, "the generator should write valid queries"
     return rules
