@@ -30,7 +30,8 @@ def wire_feed(n: int) -> str:
         )
         for i in range(n)
     )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{items}</channel></rss>'
+    head = '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+    return f"{head}{items}</channel></rss>"
 
 
 def config_for(tmp_path: Path, site: FixtureSite, hook: WebhookReceiver, rule_extra: str) -> Path:
