@@ -111,17 +111,21 @@ class Corpus:
 # --------------------------------------------------------------------------- the archive
 
 
-def connect(path: Path, checkpoint: str = "auto") -> sqlite3.Connection:
-    """The archive's settings: WAL, synchronous NORMAL, default page cache.
+def connect(path: Path, checkpoint: str = "auto", cache_mib: int = 0) -> sqlite3.Connection:
+    """The archive's settings: WAL, synchronous NORMAL; a page cache of `cache_mib` MiB (0:
+    SQLite's default, 2 MB).
 
     checkpoint "auto": SQLite's default, the commit that takes the WAL past 1000 pages copies
-    it into the database and syncs it; "background": never in a commit (`Checkpointer` does it).
+    it into the database and syncs it; "background": never in a commit, `Checkpointer` does it
+    meanwhile; "deferred": never in a commit, once after the batch (after a crawl pass).
     """
     db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
-    if checkpoint == "background":
+    if checkpoint != "auto":
         db.execute("PRAGMA wal_autocheckpoint = 0")
+    if cache_mib:
+        db.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")
     for statement in (*neardup.SCHEMA_STATEMENTS, *ARTICLES_SQL):
         db.execute(statement)
     return db
@@ -310,6 +314,9 @@ class Figures:
     checkpoint: str
     p50: float
     p99: float
+    cpu_p50: float  # CPU time of the operation (the same without other load on the machine)
+    cpu_p99: float
+    checkpoint_ms: float  # the checkpoint after the batch, per article
     sketch_p50: float
     sketch_p99: float
     candidates: float
@@ -322,14 +329,17 @@ class Figures:
     build_s: float
 
 
-def measure(path: Path, corpus: Corpus, ops: int, size: int, checkpoint: str) -> Figures:
+def measure(
+    path: Path, corpus: Corpus, ops: int, size: int, checkpoint: str, cache_mib: int = 0
+) -> Figures:
     rng = random.Random(f"{size}-{checkpoint}")
-    db = connect(path, checkpoint)
+    db = connect(path, checkpoint, cache_mib)
     copies = seed_stories(db, corpus, ops // 2, rng)
     texts = [(text, True) for text in copies] + [(corpus.article(), False) for _ in copies]
     rng.shuffle(texts)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     total: list[float] = []
+    cpu: list[float] = []
     sketch_times: list[float] = []
     candidates = matched = merges = 0
     with contextlib.ExitStack() as stack:
@@ -339,13 +349,16 @@ def measure(path: Path, corpus: Corpus, ops: int, size: int, checkpoint: str) ->
             started = time.perf_counter()
             neardup.sketch(text)
             sketch_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             outcome = identify_and_cluster(db, text)
             total.append(time.perf_counter() - started)
+            cpu.append(time.thread_time() - started_cpu)
             candidates += outcome.candidates
             matched += is_copy and outcome.story_id != outcome.article_id
             merges += outcome.merged
+    started = time.perf_counter()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    final_checkpoint = time.perf_counter() - started
     try:
         tables = {
             name: pgsize / 1e6
@@ -367,6 +380,9 @@ def measure(path: Path, corpus: Corpus, ops: int, size: int, checkpoint: str) ->
         checkpoint=checkpoint,
         p50=quantile(total, 0.5) * 1e3,
         p99=quantile(total, 0.99) * 1e3,
+        cpu_p50=quantile(cpu, 0.5) * 1e3,
+        cpu_p99=quantile(cpu, 0.99) * 1e3,
+        checkpoint_ms=final_checkpoint * 1e3 / len(texts),
         sketch_p50=quantile(sketch_times, 0.5) * 1e3,
         sketch_p99=quantile(sketch_times, 0.99) * 1e3,
         candidates=candidates / len(texts),
@@ -382,15 +398,16 @@ def measure(path: Path, corpus: Corpus, ops: int, size: int, checkpoint: str) ->
 
 def report(rows: list[Figures]) -> bool:
     print(
-        f"\n{'articles':>10} {'checkpoint':<11}{'p50 ms':>7}{'p99 ms':>8}{'sketch p50/p99':>16}"
-        f"{'cand./op':>9}{'copies found':>13}{'merges':>7}{'file MB':>9}{'RSS MiB':>8}"
-        f"{'peak':>6}{'build s':>8}"
+        f"\n{'articles':>10} {'checkpoint':<11}{'p50 ms':>7}{'p99 ms':>8}{'cpu p50/p99':>13}"
+        f"{'sketch p50/p99':>16}{'ckpt ms':>8}{'cand./op':>9}{'copies found':>13}{'merges':>7}"
+        f"{'file MB':>8}{'RSS MiB':>8}{'peak':>6}{'build s':>8}"
     )
     for f in rows:
         print(
             f"{f.size:>10,} {f.checkpoint:<11}{f.p50:>7.2f}{f.p99:>8.2f}"
-            f"{f.sketch_p50:>9.2f}/{f.sketch_p99:<6.2f}{f.candidates:>9.2f}{f.matched:>13.3f}"
-            f"{f.merges:>7}{f.file_mb:>9.0f}{f.rss:>8.0f}{f.peak:>6.0f}{f.build_s:>8.0f}"
+            f"{f.cpu_p50:>7.2f}/{f.cpu_p99:<5.2f}{f.sketch_p50:>9.2f}/{f.sketch_p99:<6.2f}"
+            f"{f.checkpoint_ms:>8.2f}{f.candidates:>9.2f}{f.matched:>13.3f}{f.merges:>7}"
+            f"{f.file_mb:>8.0f}{f.rss:>8.0f}{f.peak:>6.0f}{f.build_s:>8.0f}"
         )
     for f in rows:
         if f.tables and f.checkpoint == rows[0].checkpoint:
@@ -431,15 +448,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the archive file")
     parser.add_argument(
         "--checkpoint",
-        default="auto,background",
-        help="WAL checkpoint modes to measure: auto, background (default: %(default)s)",
+        default="auto,background,deferred",
+        help="WAL checkpoint modes to measure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-mib",
+        type=int,
+        default=0,
+        help="SQLite page cache of the measuring connection, MiB (default: SQLite's 2 MB)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     modes = [m for m in args.checkpoint.split(",") if m]
-    if not modes or set(modes) - {"auto", "background"}:
-        parser.error("--checkpoint takes auto and/or background")
+    if not modes or set(modes) - {"auto", "background", "deferred"}:
+        parser.error("--checkpoint takes auto, background and/or deferred")
 
     workdir = Path(tempfile.mkdtemp(prefix="dedup-scale-", dir=args.dir))
     path = workdir / "archive.sqlite"
@@ -462,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 2
             build_s = time.perf_counter() - started
             for mode in modes:
-                figures = measure(path, corpus, args.ops, size, mode)
+                figures = measure(path, corpus, args.ops, size, mode, args.cache_mib)
                 figures.build_s = build_s
                 rows.append(figures)
                 print(

@@ -20,6 +20,7 @@ Times are stored as UTC ISO 8601 strings with ``Z`` (they sort as text).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -200,10 +201,18 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_rule_created ON outbox(rule, channel, created)")
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Source health as the service last judged it (ok | failing | silent)."""
+    db.execute("ALTER TABLE sources ADD COLUMN health_state TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN health_since TEXT")
+    db.execute("CREATE INDEX articles_source_first_seen ON articles(source, first_seen)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -320,6 +329,10 @@ class Archive:
 
     def close(self) -> None:
         self.db.close()
+
+    def writable(self) -> bool:
+        """The archive file and its folder can be written (for the health check)."""
+        return os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -458,6 +471,64 @@ class Archive:
             "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
         )
         return {row["source"]: row for row in rows}
+
+    def recent_first_seen(self, source: str, limit: int = 20) -> list[datetime]:
+        """When the source's latest new articles arrived (for its learned cadence)."""
+        rows = self.db.execute(
+            "SELECT first_seen FROM articles WHERE source = ? ORDER BY first_seen DESC LIMIT ?",
+            (source, limit),
+        ).fetchall()
+        return [parse_iso(r[0]) for r in rows]
+
+    def set_health(
+        self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Record a source's health state and queue its notices, together.
+
+        `notices`: (channel, delivery id, payload JSON) for each `[health] notify` channel.
+        """
+        with self.transaction():
+            self._ensure_source(source)
+            self.db.execute(
+                "UPDATE sources SET health_state = ?, health_since = ? WHERE name = ?",
+                (state, iso(now), source),
+            )
+            for channel, delivery, payload in notices:
+                self.db.execute(
+                    """INSERT INTO outbox (delivery, event, channel, payload, created, expires,
+                           next_attempt) VALUES (?, 'source-health', ?, ?, ?, ?, ?)""",
+                    (delivery, channel, payload, iso(now), iso(now + RETRY_WINDOW), iso(now)),
+                )
+
+    def prune(self, before: datetime) -> int:
+        """Delete articles first seen before `before`, except those with a delivery still
+        pending or held (their aliases, guids and search rows go with them; their URLs are
+        kept in `seen`), and runs older than that."""
+        with self.transaction():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    """SELECT id FROM articles WHERE first_seen < ? AND id NOT IN (
+                           SELECT article_id FROM outbox
+                           WHERE status IN ('pending', 'held') AND article_id IS NOT NULL)""",
+                    (iso(before),),
+                ).fetchall()
+            ]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" for _ in chunk)
+                # their URLs stay remembered as seen: a pruned article is never fetched again
+                self.db.execute(
+                    f"""INSERT OR IGNORE INTO seen (url, source, first_seen, reason)
+                        SELECT u.url, a.source, a.first_seen, 'pruned'
+                        FROM article_urls u JOIN articles a ON a.id = u.article_id
+                        WHERE a.id IN ({marks})""",
+                    chunk,
+                )
+                self.db.execute(f"DELETE FROM articles_fts WHERE rowid IN ({marks})", chunk)
+                self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+            self.db.execute("DELETE FROM runs WHERE started < ?", (iso(before),))
+            return len(ids)
 
     def articles_since(self, since: datetime) -> dict[str, int]:
         """Articles first seen since `since`, per source."""

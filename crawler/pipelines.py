@@ -23,7 +23,7 @@ from scrapy.exceptions import NotConfigured
 from crawler.archive import AlertIn, ArticleIn
 from crawler.articles import article_from_entry, article_from_page, info_entry
 from crawler.extract import PageFields, extract_page
-from crawler.model import Rule
+from crawler.matcher import RuleIndex
 from crawler.passes import PassContext
 from crawler.query import Document
 
@@ -34,20 +34,17 @@ log = logging.getLogger(__name__)
 INLINE_PAGES = 4
 
 
-def alerts_for(rules: list[Rule], source: str, doc: Document) -> list[AlertIn]:
-    """One alert per (matching rule, channel) for an article of `source`."""
-    alerts: list[AlertIn] = []
-    for rule in rules:
-        if not rule.notify or not rule.applies_to(source):
-            continue
-        matched = rule.query.matches(doc)
-        if matched is None:
-            continue
-        alerts.extend(
-            AlertIn(rule.name, channel, tuple(matched), rule.digest, rule.max_per_hour)
-            for channel in rule.notify
-        )
-    return alerts
+def alerts_for(index: RuleIndex, source: str, doc: Document) -> list[AlertIn]:
+    """One alert per (matching rule, channel) for an article of `source`.
+
+    The rules are matched through their index (only rules whose terms occur in the article
+    are evaluated), with exactly the answers of evaluating every rule.
+    """
+    return [
+        AlertIn(rule.name, channel, tuple(matched), rule.digest, rule.max_per_hour)
+        for rule, matched in index.match(doc, source)
+        for channel in rule.notify
+    ]
 
 
 def extraction_pool() -> ProcessPoolExecutor:
@@ -60,7 +57,7 @@ def extraction_pool() -> ProcessPoolExecutor:
 class ArchivePipeline:
     def __init__(self, ctx: PassContext) -> None:
         self.ctx = ctx
-        self.rules = list(ctx.rules)
+        self.index = RuleIndex([r for r in ctx.rules if r.notify])  # compiled once a pass
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
         self._pool: Executor | None = ctx.executor
         self._own_pool = False
@@ -146,7 +143,7 @@ class ArchivePipeline:
                 result.seen += 1
             return
         stored = self.ctx.archive.store_article(
-            article, now, lambda _id, _story, _outcome: alerts_for(self.rules, source, doc)
+            article, now, lambda _id, _story, _outcome: alerts_for(self.index, source, doc)
         )
         if stored.outcome == "new":
             result.new += 1

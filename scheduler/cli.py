@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import csv
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -146,39 +143,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.runtime import run_on_reactor
+    from scheduler.service import Service
 
     config = _load(args)
     with Archive(config.archive_path) as archive:
-        run_on_reactor(lambda: _service(config, archive))
+        service = Service(config, archive)
+        run_on_reactor(service.run)
     return EXIT_OK
-
-
-async def _service(config: Config, archive: Archive) -> None:
-    """The simplest honest service: a pass whenever a source falls due, deliveries after
-    each pass and every minute, until SIGINT or SIGTERM; then finish the pass and exit."""
-    from scheduler.delivery import deliver_due
-    from scheduler.jobs import crawl_sources, due_sources, next_wakeup
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    print(f"newswatch: watching {len(config.sources)} sources; stop with Ctrl-C", flush=True)
-    while not stop.is_set():
-        sources = due_sources(config, archive, utcnow())
-        if sources:
-            results = await crawl_sources(config, archive, sources, stop=stop)
-            for result in results.values():
-                line = _summary_line(result)
-                log.info("%s: %s, %s new, %s", line[0], line[1], line[3], line[7] or "no errors")
-        deliver_due(archive, config.channels, utcnow)
-        wake = next_wakeup(config, archive)
-        wait = 60.0 if wake is None else (wake - utcnow()).total_seconds()
-        wait = min(max(wait, 0.2), 60.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-    deliver_due(archive, config.channels, utcnow)
-    print("newswatch: stopped", flush=True)
 
 
 def _article_json(row: dict[str, Any], matched: list[str] | None = None) -> dict[str, Any]:
@@ -419,6 +390,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scheduler.demo import run
+
+    return run(keep=args.keep)  # needs no config: it writes its own
+
+
 # ---------------------------------------------------------------------------------------------
 # argument parsing
 
@@ -490,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "the archive on stdout")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--since", metavar="DUR")
+    p = add("demo", cmd_demo, "offline demo, needs no config: crawl a sample site, show alerts")
+    p.add_argument("--keep", metavar="DIR", help="keep the demo's config and archive in DIR")
     return parser
 
 
@@ -509,6 +488,8 @@ def setup_logging(debug: bool) -> None:
         # trafilatura warns about every page without article text: that is a page error,
         # recorded on its source
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
+        # "maximum number of running instances reached" while a long crawl runs: by design
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -475,7 +475,7 @@ SCHEMA: tuple[Table, ...] = (
                 "max_per_hour",
                 INTEGER,
                 None,
-                "alerts a rule sends one by one in a clock hour; the rest go into one digest at the end of that hour",
+                "single alerts per clock hour; the rest wait for one digest at the end of the hour",
                 at_least(1),
             ),
         ),

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import queue
@@ -20,7 +21,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,12 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # rule, channel, status
+
+    def add(self, row: dict[str, Any], status: str) -> None:
+        setattr(self, status, getattr(self, status) + 1)
+        rule = row["rule"] or row["event"]  # source-health notices have no rule
+        self.outcomes.append((rule, row["channel"], status))
 
 
 def render(archive: Archive, row: dict[str, Any]) -> dict[str, Any]:
@@ -114,66 +121,101 @@ def deliver_due(
     limit: int = 500,
 ) -> DeliveryReport:
     """Make the digests that are due, then send every due row; returns what happened."""
-    senders = senders if senders is not None else registry()
-    report = DeliveryReport()
-    make_digests(archive, clock)
-    by_channel: dict[str, list[tuple[dict[str, Any], Message]]] = {}
-    for row in archive.due_deliveries(clock(), limit=limit):
-        channel = channels.get(row["channel"])
-        if channel is None or channel.type not in senders:
-            why = (
-                f"channel {row['channel']!r} is not in the config any more; add it back and "
-                "run `newswatch alerts retry --failed`"
-                if channel is None
-                else f"channel type {channel.type!r} cannot send"
+    batch = _Batch(archive, channels, clock, senders, limit)
+    while batch.running:
+        batch.record(batch.outcomes.get())
+    return batch.finish()
+
+
+async def deliver_due_async(
+    archive: Archive,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime],
+    senders: Mapping[str, Sender] | None = None,
+    limit: int = 500,
+) -> DeliveryReport:
+    """`deliver_due` for the service: the event loop keeps running while channels send."""
+    batch = _Batch(archive, channels, clock, senders, limit)
+    while batch.running:
+        batch.record(await asyncio.to_thread(batch.outcomes.get))
+    return batch.finish()
+
+
+class _Batch:
+    """One delivery round: rows grouped by channel, one sending thread per channel, outcomes
+    recorded by the caller's thread (the archive's one writer) as they come."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime],
+        senders: Mapping[str, Sender] | None,
+        limit: int,
+    ) -> None:
+        self.archive, self.clock = archive, clock
+        senders = senders if senders is not None else registry()
+        self.report = DeliveryReport()
+        make_digests(archive, clock)
+        by_channel: dict[str, list[tuple[dict[str, Any], Message]]] = {}
+        for row in archive.due_deliveries(clock(), limit=limit):
+            channel = channels.get(row["channel"])
+            if channel is None or channel.type not in senders:
+                why = (
+                    f"channel {row['channel']!r} is not in the config any more; add it back "
+                    "and run `newswatch alerts retry --failed`"
+                    if channel is None
+                    else f"channel type {channel.type!r} cannot send"
+                )
+                archive.mark_attempt_failed(row["id"], clock(), why, None)
+                log.error("delivery %s failed: %s", row["delivery"], why)
+                self.report.add(row, "failed")
+                continue
+            try:
+                message = _message(archive, row)
+            except Exception as exc:  # a vanished article must not stop the other rows
+                error = f"{type(exc).__name__}: {exc}"
+                archive.mark_attempt_failed(row["id"], clock(), error, None)
+                log.exception("delivery %s cannot be rendered", row["delivery"])
+                self.report.add(row, "failed")
+                continue
+            by_channel.setdefault(row["channel"], []).append((row, message))
+
+        self.outcomes: queue.Queue[_Outcome | None] = queue.Queue()
+
+        def work(channel: Channel, batch: list[tuple[dict[str, Any], Message]]) -> None:
+            send = senders[channel.type]
+            try:
+                for row, message in batch:
+                    try:
+                        send(channel, message)
+                    except Exception as exc:
+                        self.outcomes.put(_Outcome(row, exc))
+                    else:
+                        self.outcomes.put(_Outcome(row, None))
+            finally:
+                self.outcomes.put(None)
+
+        self.threads = [
+            threading.Thread(
+                target=work, args=(channels[name], rows), name=f"deliver-{name}", daemon=True
             )
-            archive.mark_attempt_failed(row["id"], clock(), why, None)
-            log.error("delivery %s failed: %s", row["delivery"], why)
-            report.failed += 1
-            continue
-        try:
-            message = _message(archive, row)
-        except Exception as exc:  # a vanished article must not stop the other rows
-            archive.mark_attempt_failed(row["id"], clock(), f"{type(exc).__name__}: {exc}", None)
-            log.exception("delivery %s cannot be rendered", row["delivery"])
-            report.failed += 1
-            continue
-        by_channel.setdefault(row["channel"], []).append((row, message))
+            for name, rows in by_channel.items()
+        ]
+        for thread in self.threads:
+            thread.start()
+        self.running = len(self.threads)
 
-    outcomes: queue.Queue[_Outcome | None] = queue.Queue()
-
-    def work(channel: Channel, batch: list[tuple[dict[str, Any], Message]]) -> None:
-        send = senders[channel.type]
-        try:
-            for row, message in batch:
-                try:
-                    send(channel, message)
-                except Exception as exc:
-                    outcomes.put(_Outcome(row, exc))
-                else:
-                    outcomes.put(_Outcome(row, None))
-        finally:
-            outcomes.put(None)
-
-    threads = [
-        threading.Thread(
-            target=work, args=(channels[name], batch), name=f"deliver-{name}", daemon=True
-        )
-        for name, batch in by_channel.items()
-    ]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    while running:
-        outcome = outcomes.get()
+    def record(self, outcome: _Outcome | None) -> None:
         if outcome is None:
-            running -= 1
-            continue
-        result = _record(archive, outcome, clock)
-        setattr(report, result, getattr(report, result) + 1)
-    for thread in threads:
-        thread.join()
-    return report
+            self.running -= 1
+            return
+        self.report.add(outcome.row, _record(self.archive, outcome, self.clock))
+
+    def finish(self) -> DeliveryReport:
+        for thread in self.threads:
+            thread.join()
+        return self.report
 
 
 def _message(archive: Archive, row: dict[str, Any]) -> Message:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,7 +73,11 @@ async def crawl_sources(
         result.finished = result.finished or clock()
         if result.validators is not None:
             archive.save_validators(source.name, *result.validators)
-        due = next_due(source, config.crawl.every, result.started)
+        state = archive.source_state(source.name) or {}
+        failures = (
+            int(state.get("consecutive_failures") or 0) + 1 if result.status == "error" else 0
+        )
+        due = next_due(source, config.crawl.every, result.started, failures, random.random())
         # a server that asked us to wait (429/503 Retry-After) is not asked again before then
         not_before = (
             result.finished + timedelta(seconds=result.retry_after) if result.retry_after else None

@@ -73,16 +73,40 @@ def cron_trigger(expression: str) -> CronTrigger:
     return CronTrigger.from_crontab(expression, timezone=UTC)
 
 
-def next_due(source: Source, default_every: float, after: datetime) -> datetime:
-    """The next time `source` should be crawled, counting from `after` (a run's start)."""
+# A failing source waits longer and longer: its interval doubles with each consecutive failure,
+# up to once a day (or its own interval, if that is longer).
+MAX_BACKOFF = 86400.0
+# Schedules are spread a little so sources that share an interval do not all fire together.
+JITTER_SHARE, MAX_JITTER = 0.1, 300.0
+
+
+def next_due(
+    source: Source,
+    default_every: float,
+    after: datetime,
+    failures: int = 0,
+    jitter: float = 0.0,
+) -> datetime:
+    """The next time `source` should be crawled, counting from `after` (a run's start).
+
+    `failures`: consecutive failed runs so far (0 after a success) — each one doubles the
+    wait, never more often than the schedule, never less than once a day. `jitter` in [0, 1)
+    (drawn by the caller) adds up to 10% of the interval (5 minutes at most).
+    """
+    failures = max(0, min(failures, 32))
+    jitter = min(max(jitter, 0.0), 0.999)
     if source.cron:
         trigger = cron_trigger(source.cron)
+        # a failing cron source skips fire times for a growing pause (15 min, 30 min, ...)
+        pause = min(900.0 * (2**failures - 1), MAX_BACKOFF) if failures else 0.0
+        start = after + timedelta(seconds=pause)
         # strictly after: a run that starts on its fire time is not due again at once
-        fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+        fire = trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
         if fire is not None:
-            return fire.astimezone(UTC)
+            return fire.astimezone(UTC) + timedelta(seconds=min(60.0, 60.0 * jitter))
     every = source.every if source.every is not None else default_every
-    return after + timedelta(seconds=every)
+    wait = min(every * 2**failures, max(every, MAX_BACKOFF)) if failures else every
+    return after + timedelta(seconds=wait + min(MAX_JITTER, every * JITTER_SHARE) * jitter)
 
 
 def is_due(next_due_at: str | None, now: datetime) -> bool:

@@ -220,9 +220,6 @@ def test_help_works_on_every_command(capsys: pytest.CaptureFixture[str]) -> None
         assert result.stdout.startswith("usage: newswatch"), args
 
 
-@pytest.mark.xfail(
-    reason="scheduler/cli.py has no `demo` command, which SPEC section 2 lists", strict=True
-)
 def test_every_spec_command_exists() -> None:
     assert set(command_paths(build_parser())) >= SPEC_COMMANDS
 

@@ -13,7 +13,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from nw import command, db_rows, write_config
 from servers import FixtureSite, WebhookReceiver, free_port
 
@@ -164,11 +163,6 @@ def test_sigint_stops_run_and_a_restart_does_not_crawl_what_is_not_due(
     assert_archive_intact(db, 4)
 
 
-@pytest.mark.xfail(
-    reason="scheduler/cli.py `run` starts no health server: [service] listen is never served "
-    "(SPEC section 6: GET /healthz while run is up)",
-    strict=True,
-)
 def test_run_answers_healthz(tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver) -> None:
     config = config_for(tmp_path, site, webhook, every="1h")
     listen = next(

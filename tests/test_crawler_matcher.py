@@ -8,7 +8,7 @@ import pytest
 
 from crawler.matcher import MAX_CLAUSES, Anchor, RuleIndex, anchors, clauses
 from crawler.model import Rule
-from crawler.query import Document, QueryError, parse
+from crawler.query import Document, Near, Not, Query, QueryError, Term, parse
 
 
 def rule(name: str, text: str, sources: tuple[str, ...] = ()) -> Rule:
@@ -226,6 +226,21 @@ def test_summary_boundary_and_fields_as_the_naive_loop() -> None:
     assert RuleIndex(rules).match(article) == naive(rules, article)
 
 
+def test_trees_built_by_hand_are_anchored_as_query_py_evaluates_them() -> None:
+    # The parser never builds these, but Query.matches accepts them: a "word" is looked up by
+    # its first token, and NEAR looks all its terms up in the field of the first.
+    word = Term("word", ("nato", "summit"))
+    near = Near((Term("word", ("nato",)), Term("word", ("summit",), "title")), 10)
+    rules = [
+        Rule("word", "", Query("", word)),
+        Rule("near", "", Query("", near)),
+        Rule("not", "", Query("", Not(Not(near)))),
+    ]
+    article = doc("", "", "nato summit")
+    assert RuleIndex(rules).match(article) == naive(rules, article)
+    assert [r.name for r, _ in RuleIndex(rules).match(article)] == ["word", "near", "not"]
+
+
 # --------------------------------------------------------------------------- equivalence
 
 # A small vocabulary with shared prefixes, phrases, accents and words of several tokens, so
@@ -264,7 +279,7 @@ def random_text(rng: random.Random, most: int) -> str:
     return "".join(parts)
 
 
-def random_term(rng: random.Random, in_near: bool = False) -> str:
+def random_term(rng: random.Random) -> str:
     roll = rng.random()
     word = rng.choice(RAW)
     if roll < 0.45:
@@ -280,7 +295,7 @@ def random_term(rng: random.Random, in_near: bool = False) -> str:
 
 
 def random_near(rng: random.Random) -> str:
-    terms = " ".join(random_term(rng, True) for _ in range(rng.randint(2, 3)))
+    terms = " ".join(random_term(rng) for _ in range(rng.randint(2, 3)))
     distance = rng.choice(["", ", 1", ", 2", ", 5", ", 1000"])
     return f"NEAR({terms}{distance})"
 
