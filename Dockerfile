@@ -13,10 +13,10 @@
 # --- build: install newswatch and its dependencies into a virtualenv -----------------------
 FROM python:3.11.14-slim-bookworm AS build
 
+# (pip compiles the installed modules to bytecode here: the runtime user cannot write it.)
 ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PIP_NO_CACHE_DIR=1
 
 # The pip of older Python images crashes resolving trafilatura: upgrade it first, on purpose
 # to the newest (the project's own dependencies are bounded in pyproject.toml).

@@ -34,7 +34,8 @@ Copies keep their article's title unless the kind changes it. Articles from the 
 benchmark have ``title`` None: a pipeline benchmark should give each item a distinct title of
 fewer than `crawler.neardup.TITLE_MIN_WORDS` content words ("Item 17"). Every article has a
 ``key`` unique in the set and a ``source`` (the outlet printing it); a pair's two articles are
-meant to be seen within `crawler.neardup.TITLE_WINDOW_HOURS` of each other.
+meant to be seen within `crawler.neardup.TITLE_WINDOW_HOURS` of each other. `build_pairs` makes
+the pairs, `unique_articles` lists each article once (to serve them to the real pipeline).
 
 ``--direct`` scores `crawler.neardup` on the pairs without the archive, as the archive would
 decide: "body" finds a pair if the two share an LSH band key and `same_story` holds;
@@ -371,11 +372,24 @@ def _negatives(articles: list[Article], rng: random.Random) -> list[Pair]:
         add(x, y, "random")
 
     titled = [a for a in articles if a.title]
-    for title in GENERIC_TITLES:
+    for n, title in enumerate(GENERIC_TITLES):
         for _ in range(10):
             x, y = rng.sample(titled, 2)
-            add(replace(x, title=title), replace(y, title=title), "generic_title")
+            add(
+                replace(x, key=f"{x.key}#generic{n}", title=title),
+                replace(y, key=f"{y.key}#generic{n}", title=title),
+                "generic_title",
+            )
     return pairs
+
+
+def unique_articles(pairs: Sequence[Pair]) -> list[Article]:
+    """Every article of the pairs once (by key), in order of first appearance."""
+    found: dict[str, Article] = {}
+    for pair in pairs:
+        found.setdefault(pair.a.key, pair.a)
+        found.setdefault(pair.b.key, pair.b)
+    return list(found.values())
 
 
 # --------------------------------------------------------------------------- direct scoring
@@ -443,8 +457,6 @@ def evaluate_direct(
 
 def sweep(pairs: Sequence[Pair], measured: Sequence[Measured]) -> None:
     """Precision and recall of the body decision for other thresholds (tuning)."""
-    print("\nthresholds (body decision, LSH candidates only):")
-    print(f"  {'jaccard':>8}{'contain.':>9}{'FP':>5}{'precision':>10}{'recall>=60%':>12}{'all':>7}")
     target = [(p, m) for p, m in zip(pairs, measured, strict=True) if p.kind in TARGET_KINDS]
     every = [
         (p, m)
@@ -452,10 +464,12 @@ def sweep(pairs: Sequence[Pair], measured: Sequence[Measured]) -> None:
         if p.label == "same" and p.kind not in INFORMATIONAL_KINDS
     ]
     negatives = [m for p, m in zip(pairs, measured, strict=True) if p.label == "different"]
+    print("\nthresholds (body decision, LSH candidates only):")
     print(
         f"  hardest 'different' pair: jaccard {max(m.jaccard for m in negatives):.2f}, "
         f"containment {max(m.containment for m in negatives):.2f}"
     )
+    print(f"  {'jaccard':>8}{'contain.':>9}{'FP':>5}{'precision':>10}{'recall>=60%':>12}{'all':>7}")
     for jaccard in (0.4, 0.45, 0.5, 0.6):
         for containment in (0.6, 0.7, 0.75, 0.8, 0.9):
 

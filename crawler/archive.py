@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from crawler import CrawlerError
+from crawler import CrawlerError, neardup
 from crawler.alerting import hold_until, hour_start
 from crawler.query import Document, Query, tokenize
 
@@ -208,11 +208,20 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX articles_source_first_seen ON articles(source, first_seen)")
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Stories: near-duplicate sketches (crawler.neardup) and a title key per article."""
+    for statement in neardup.SCHEMA_STATEMENTS:
+        db.execute(statement)
+    db.execute("ALTER TABLE articles ADD COLUMN title_key TEXT")
+    db.execute("CREATE INDEX articles_title_key ON articles(title_key, first_seen)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -239,6 +248,8 @@ class ArticleIn:
     origin: str = "feed"  # "feed": from a feed entry only; "page": the article page was read
     description: str | None = None
     site_name: str | None = None
+    sketch: neardup.Sketch | None = None  # near-duplicate sketch of the text (None: too short)
+    title_key: str | None = None  # neardup.title_key(title), for lead-only rewrites
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,7 @@ class Stored:
     story_id: int
     outcome: str  # "new" | "edited" | "duplicate" | "unchanged"
     duplicate_kind: str | None = None  # "url" | "guid" | "alias" | "fingerprint"
+    joined_story: bool = False  # a new article recognised as a copy of an archived story
 
 
 @dataclass(frozen=True)
@@ -525,6 +537,8 @@ class Archive:
                         WHERE a.id IN ({marks})""",
                     chunk,
                 )
+                for article_id in chunk:
+                    self._forget_sketch(article_id)
                 self.db.execute(f"DELETE FROM articles_fts WHERE rowid IN ({marks})", chunk)
                 self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
             self.db.execute("DELETE FROM runs WHERE started < ?", (iso(before),))
@@ -601,15 +615,20 @@ class Archive:
         urls = tuple(dict.fromkeys((article.url, *article.urls)))
         with self.transaction():
             found = self.find_article(urls, article.source, article.guid, article.fingerprint)
+            joined = False
             if found is None:
                 article_id = self._insert_article(article, now)
                 story_id, outcome, kind = article_id, "new", None
+                story_id = self._cluster(article_id, article.sketch, article.title_key, now)
+                joined = story_id != article_id
             else:
                 row, kind = found
                 article_id, story_id = int(row["id"]), int(row["story_id"] or row["id"])
                 outcome = decide_update(row, article, kind)
                 if outcome == "edited":
                     self._update_article(article_id, article, now, move_url=kind != "url")
+                    self._forget_sketch(article_id)
+                    self._remember_sketch(article_id, article.sketch)
             for url in urls:
                 self.db.execute(
                     "INSERT OR IGNORE INTO article_urls (url, article_id) VALUES (?, ?)",
@@ -629,14 +648,135 @@ class Archive:
             if outcome in ("new", "edited"):
                 for alert in alerts_for(article_id, story_id, outcome):
                     self._queue_alert(alert, article_id, story_id, now)
-        return Stored(article_id, story_id, outcome, kind)
+        return Stored(article_id, story_id, outcome, kind, joined)
+
+    # -- stories ----------------------------------------------------------------------------
+
+    def _cluster(
+        self,
+        article_id: int,
+        sketch: neardup.Sketch | None,
+        title_key: str | None,
+        now: datetime,
+    ) -> int:
+        """Put a new article in its story: the story of the archived copies it matches (their
+        stories merge if several), else a story of its own. Returns the story id."""
+        stories: set[int] = set()
+        if sketch is not None:
+            candidates: dict[int, bool] = {}  # article id -> within the title window
+            for start in range(0, len(sketch.band_keys), 500):
+                keys = sketch.band_keys[start : start + 500]
+                marks = ",".join("?" for _ in keys)
+                for (other,) in self.db.execute(
+                    f"SELECT DISTINCT article_id FROM lsh_bands WHERE band_key IN ({marks})",
+                    keys,
+                ).fetchall():
+                    candidates.setdefault(int(other), False)
+            if title_key is not None:
+                window = iso(now - timedelta(hours=neardup.TITLE_WINDOW_HOURS))
+                for (other,) in self.db.execute(
+                    "SELECT id FROM articles WHERE title_key = ? AND first_seen >= ? AND id != ?",
+                    (title_key, window, article_id),
+                ).fetchall():
+                    candidates[int(other)] = True
+            own_title = self._one("SELECT title FROM articles WHERE id = ?", (article_id,))
+            for other, in_window in list(candidates.items())[:200]:
+                row = self._one(
+                    "SELECT s.data, a.title, a.story_id FROM article_shingles s "
+                    "JOIN articles a ON a.id = s.article_id WHERE s.article_id = ?",
+                    (other,),
+                )
+                if row is None or row["story_id"] in stories:
+                    continue
+                theirs = neardup.decode_shingles(row["data"])
+                if in_window:
+                    same = neardup.same_story_with_titles(
+                        sketch.shingles, theirs, (own_title or {}).get("title"), row["title"]
+                    )
+                else:
+                    same = neardup.same_story(sketch.shingles, theirs)
+                if same:
+                    stories.add(int(row["story_id"]))
+            self._remember_sketch(article_id, sketch)
+        target = neardup.merge_target(stories)
+        if target is None:
+            return article_id
+        story, merged = target
+        if merged:
+            marks = ",".join("?" for _ in merged)
+            self.db.execute(
+                f"UPDATE articles SET story_id = ? WHERE story_id IN ({marks})", (story, *merged)
+            )
+        self.db.execute("UPDATE articles SET story_id = ? WHERE id = ?", (story, article_id))
+        return story
+
+    def _remember_sketch(self, article_id: int, sketch: neardup.Sketch | None) -> None:
+        if sketch is None:
+            return
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) VALUES (?, ?)",
+            [(key, article_id) for key in sketch.band_keys],
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO article_shingles (article_id, data) VALUES (?, ?)",
+            (article_id, neardup.encode_shingles(sketch.shingles)),
+        )
+
+    def _forget_sketch(self, article_id: int) -> None:
+        row = self._one("SELECT data FROM article_shingles WHERE article_id = ?", (article_id,))
+        if row is None:
+            return
+        signature = neardup.signature(neardup.decode_shingles(row["data"]))
+        if signature is not None:
+            self.db.conn.executemany(
+                "DELETE FROM lsh_bands WHERE band_key = ? AND article_id = ?",
+                [(key, article_id) for key in neardup.band_keys(signature)],
+            )
+        self.db.execute("DELETE FROM article_shingles WHERE article_id = ?", (article_id,))
+
+    def rebuild_stories(
+        self,
+        compute: Callable[[dict[str, Any]], tuple[str | None, neardup.Sketch | None, str | None]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Recompute every article's fingerprint, sketch and title key (`compute(row)`) and
+        its story, in arrival order, as if the articles came in again. Alerts and their
+        history are untouched. Returns the number of stories."""
+        total = self.count_articles()
+        with self.transaction():
+            self.db.execute("DELETE FROM lsh_bands")
+            self.db.execute("DELETE FROM article_shingles")
+            self.db.execute("UPDATE articles SET story_id = id")
+        done = 0
+        last = 0
+        while True:
+            rows = self._all(
+                "SELECT id, title, summary, text, first_seen FROM articles WHERE id > ? "
+                "ORDER BY id LIMIT 500",
+                (last,),
+            )
+            if not rows:
+                break
+            with self.transaction():
+                for row in rows:
+                    fingerprint, sketch, title_key = compute(row)
+                    self.db.execute(
+                        "UPDATE articles SET fingerprint = ?, title_key = ? WHERE id = ?",
+                        (fingerprint, title_key, row["id"]),
+                    )
+                    self._cluster(row["id"], sketch, title_key, parse_iso(row["first_seen"]))
+                    done += 1
+            last = rows[-1]["id"]
+            if progress is not None:
+                progress(done, total)
+        return int(self.db.execute("SELECT count(DISTINCT story_id) FROM articles").fetchone()[0])
 
     def _insert_article(self, article: ArticleIn, now: datetime) -> int:
         cursor = self.db.execute(
             """INSERT INTO articles (url, source, guid, title, author, published, first_seen,
                    updated, language, summary, text, fingerprint, page_status, description,
-                   site_name)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   site_name, title_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 article.url,
                 article.source,
@@ -653,6 +793,7 @@ class Archive:
                 "ok" if article.origin == "page" else None,
                 article.description,
                 article.site_name,
+                article.title_key,
             ),
         )
         article_id = int(cursor.lastrowid or 0)
@@ -682,7 +823,8 @@ class Archive:
                    published = coalesce(?, published), summary = coalesce(?, summary),
                    text = coalesce(?, text), fingerprint = coalesce(?, fingerprint),
                    language = coalesce(?, language), description = coalesce(?, description),
-                   site_name = coalesce(?, site_name), updated = ?,
+                   site_name = coalesce(?, site_name), title_key = coalesce(?, title_key),
+                   updated = ?,
                    page_status = CASE WHEN ? = 'page' THEN 'ok' ELSE page_status END
                WHERE id = ?""",
             (
@@ -695,6 +837,7 @@ class Archive:
                 article.language,
                 article.description,
                 article.site_name,
+                article.title_key,
                 iso(now),
                 article.origin,
                 article_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from crawler import neardup
 from crawler.archive import ArticleIn
 from crawler.extract import PageFields
 from crawler.feeds import Entry
@@ -49,6 +50,8 @@ def article_from_entry(source: str, entry: Entry) -> ArticleIn | None:
         text=entry.summary,
         fingerprint=text_fingerprint(entry.summary),
         urls=(canonical, link),
+        sketch=neardup.sketch(entry.summary or ""),
+        title_key=neardup.title_key(entry.title),
     )
 
 
@@ -103,4 +106,6 @@ def article_from_page(
         origin="page",
         description=page.description,
         site_name=page.site_name,
+        sketch=neardup.sketch(text or ""),
+        title_key=neardup.title_key(title),
     )

@@ -257,8 +257,11 @@ def signature(shingle_set: Iterable[int]) -> Signature | None:
     signature holds each permutation's minimum. P(sig_a[i] == sig_b[i]) = Jaccard(a, b).
     """
     values = np.fromiter(shingle_set, dtype=_U64)
-    if values.size == 0:
-        return None
+    return _minhash(values) if values.size else None
+
+
+def _minhash(values: npt.NDArray[np.uint64]) -> Signature:
+    """`signature` of an array of shingles (repeats do not change a minimum)."""
     folded = (values ^ (values >> _U64(32))).astype(np.uint32)
     out = np.empty(PERMUTATIONS, dtype=np.uint32)
     scratch = np.empty((_BLOCK, folded.size), dtype=np.uint32)
@@ -298,12 +301,15 @@ class Sketch(NamedTuple):
 
 
 def sketch(text: str) -> Sketch | None:
-    """Shingles and band keys of a text; None if it is too short (`MIN_TOKENS`)."""
-    shingle_set = shingles(text)
-    sig = signature(shingle_set)
-    if sig is None:
+    """Shingles and band keys of a text; None if it is too short (`MIN_TOKENS`).
+
+    The same as ``shingles(text)`` and ``band_keys(signature(shingles(text)))``, faster.
+    """
+    tokens = words(text)
+    if len(tokens) < MIN_TOKENS:
         return None
-    return Sketch(shingle_set, band_keys(sig))
+    values = _shingle_array(tokens)
+    return Sketch(set(values.tolist()), band_keys(_minhash(values)))
 
 
 # --------------------------------------------------------------------------- verification

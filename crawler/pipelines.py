@@ -147,6 +147,8 @@ class ArchivePipeline:
         )
         if stored.outcome == "new":
             result.new += 1
+            if stored.joined_story:
+                result.duplicates["story"] = result.duplicates.get("story", 0) + 1
         else:
             result.seen += 1
             if stored.duplicate_kind and stored.duplicate_kind != "url":

@@ -334,6 +334,30 @@ def _counts(counts: dict[str, int] | None) -> str:
     )
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from crawler import neardup
+    from crawler.fingerprint import text_fingerprint
+
+    config = _load(args)
+
+    def compute(row: dict[str, Any]) -> tuple[Any, Any, Any]:
+        text = row["text"] or row["summary"] or ""
+        return text_fingerprint(text), neardup.sketch(text), neardup.title_key(row["title"])
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        print(f"\rrebuilding stories [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    with Archive(config.archive_path) as archive:
+        total = archive.count_articles()
+        stories = archive.rebuild_stories(compute, progress)
+    print(f"{total} articles in {stories} stories; alert history kept")
+    return EXIT_OK
+
+
 EXPORT_FIELDS = [
     "id",
     "url",
@@ -464,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sources", cmd_sources, "per-source health")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add(
+        "rebuild",
+        cmd_rebuild,
+        "recompute fingerprints and stories of the whole archive (after a method change)",
+    )
     p = add("export", cmd_export, "the archive on stdout")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--since", metavar="DUR")

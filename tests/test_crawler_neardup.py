@@ -229,6 +229,14 @@ def test_signature_and_band_keys_shape() -> None:
         band_keys(sig[:100])
 
 
+def test_sketch_is_shingles_and_band_keys() -> None:
+    sk = sketch(NATO_SUMMIT)
+    sig = signature(shingles(NATO_SUMMIT))
+    assert sk is not None and sig is not None
+    assert sk.shingles == shingles(NATO_SUMMIT)
+    assert sk.band_keys == band_keys(sig)
+
+
 def test_minhash_estimates_jaccard() -> None:
     a, b = shingles(NATO_SUMMIT), shingles(trimmed(NATO_SUMMIT, 0.6))
     sa, sb = signature(a), signature(b)
