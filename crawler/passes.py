@@ -72,6 +72,7 @@ class PassContext:
     options: CrawlOptions
     clock: Callable[[], datetime] = utcnow
     executor: Executor | None = None  # extraction workers; None: the pass makes its own
+    rule_index: Any = None  # a crawler.matcher.RuleIndex of `rules`, kept across passes
     scrapy_overrides: dict[str, Any] = field(default_factory=dict)  # tests: e.g. DNS_RESOLVER
     results: dict[str, SourceResult] = field(default_factory=dict)
 

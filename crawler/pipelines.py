@@ -57,7 +57,8 @@ def extraction_pool() -> ProcessPoolExecutor:
 class ArchivePipeline:
     def __init__(self, ctx: PassContext) -> None:
         self.ctx = ctx
-        self.index = RuleIndex([r for r in ctx.rules if r.notify])  # compiled once a pass
+        # compiled once: by the service for its whole life, else once a pass
+        self.index = ctx.rule_index or RuleIndex([r for r in ctx.rules if r.notify])
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
         self._pool: Executor | None = ctx.executor
         self._own_pool = False

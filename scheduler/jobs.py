@@ -48,6 +48,7 @@ async def crawl_sources(
     clock: Callable[[], datetime] = utcnow,
     scrapy_overrides: dict[str, Any] | None = None,
     stop: asyncio.Event | None = None,
+    rule_index: Any = None,
 ) -> dict[str, SourceResult]:
     """One pass over `sources`; every source's run is recorded, whatever happened."""
     for source in sources:
@@ -60,6 +61,7 @@ async def crawl_sources(
         options=config.crawl,
         clock=clock,
         scrapy_overrides=dict(scrapy_overrides or {}),
+        rule_index=rule_index,
     )
     try:
         results = await crawl_pass(ctx, stop)

@@ -31,6 +31,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.archive import Archive, parse_iso
+from crawler.matcher import RuleIndex
 from crawler.passes import utcnow
 from scheduler.config import Config
 from scheduler.delivery import deliver_due_async
@@ -49,6 +50,7 @@ class Service:
     ) -> None:
         self.config, self.archive, self.clock = config, archive, clock
         self.metrics = Metrics()
+        self.rule_index = RuleIndex([r for r in config.rules if r.notify])  # compiled once
         self.stop = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.crawling: set[str] = set()
@@ -75,7 +77,9 @@ class Service:
         self.crawling |= {s.name for s in sources}
         started = time.monotonic()
         try:
-            results = await crawl_sources(self.config, self.archive, sources, stop=self.stop)
+            results = await crawl_sources(
+                self.config, self.archive, sources, stop=self.stop, rule_index=self.rule_index
+            )
         finally:
             self.crawling -= {s.name for s in sources}
         self.passes += 1

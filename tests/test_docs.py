@@ -26,12 +26,14 @@ from scheduler.cli import build_parser
 from scheduler.config import REQUIRED, Computed, ConfigError, load, schema_keys
 from scheduler.durations import format_duration
 from scheduler.notify.webhook import signature
-from scheduler.render import alert_payload
+from scheduler.metrics import Metrics
+from scheduler.render import alert_payload, digest_payload
 from scheduler.schedule import RETRY_DELAYS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+BENCH_README = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
 COMMON_OPTIONS = {"-h", "--help", "-c", "--config", "--debug"}
 
 
@@ -128,7 +130,7 @@ def test_the_commands_table_lists_only_real_commands() -> None:
     paths = {path for path, _ in commands(build_parser())}
     for path in command_rows():
         assert path in paths, f"the README documents `{path}`, which the CLI does not have"
-    assert "demo" not in command_rows(), "demo does not exist yet"
+    assert {"demo", "rebuild"} <= set(command_rows()), "demo and rebuild need their rows"
 
 
 def test_every_option_argument_and_choice_is_in_its_command_row() -> None:
@@ -291,19 +293,46 @@ def key_tree(value: Any) -> Any:
     return None
 
 
-def test_webhook_body_example_has_the_fields_sent() -> None:
-    shown = json.loads(block_after("webhook-body", "json"))
-    sent = alert_payload(
+def sample_alert() -> dict[str, Any]:
+    """An alert as sent, for a story another outlet reported too."""
+    return alert_payload(
         delivery="d",
         rule="r",
         matched=["nato"],
         article={"url": "u", "source": "s", "title": "NATO", "text": "NATO"},
         story_id=1,
-        also_reported_by=[],
+        also_reported_by=[{"source": "s2", "url": "u2", "title": "NATO too"}],
         created="2025-06-09T10:01:02Z",
     )
-    assert key_tree(shown) == key_tree(sent)
+
+
+def test_webhook_body_example_has_the_fields_sent() -> None:
+    shown = json.loads(block_after("webhook-body", "json"))
+    assert key_tree(shown) == key_tree(sample_alert())
     assert shown["event"] == "alert" and shown["created"].endswith("Z")
+    assert shown["story"]["also_reported_by"], "the example should show a story's other copies"
+
+
+def test_digest_body_example_has_the_fields_sent() -> None:
+    shown = json.loads(block_after("digest-body", "json"))
+    sent = digest_payload(
+        delivery="d",
+        rule="r",
+        start="2025-06-09T10:00:00Z",
+        end="2025-06-09T11:00:00Z",
+        alerts=[sample_alert()],
+    )
+    assert key_tree(shown) == key_tree(sent)
+    assert shown["event"] == "digest"
+    assert shown["from"].endswith("Z") and shown["to"].endswith("Z")
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    families = list(Metrics().registry.collect())
+    assert len(families) >= 6
+    for family in families:
+        name = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{name}" in README, f"metric {name} is not in the README"
 
 
 def test_retry_schedule_is_the_documented_one() -> None:
@@ -348,6 +377,24 @@ def test_crawler_never_imports_scheduler() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] != "scheduler", f"{module.name} imports {name}"
+
+
+def test_architecture_maps_every_module() -> None:
+    modules = sorted(
+        path.relative_to(ROOT).as_posix()
+        for package in ("crawler", "scheduler")
+        for path in (ROOT / package).rglob("*.py")
+    )
+    assert "scheduler/service.py" in modules
+    for module in modules:
+        assert f"`{module}`" in ARCHITECTURE, f"{module} is not in docs/architecture.md"
+
+
+def test_bench_readme_lists_every_benchmark() -> None:
+    scripts = sorted(path.name for path in (ROOT / "bench").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        assert f"bench/{script}" in BENCH_README, f"bench/{script} is not in bench/README.md"
 
 
 def test_architecture_names_the_archive_tables(tmp_path: Path) -> None:
