@@ -104,4 +104,5 @@ async def crawl_sources(
             ),
             max(due, not_before) if not_before else due,
         )
+    archive.checkpoint()
     return results

@@ -1,8 +1,11 @@
-"""Documentation is executable: the README and docs/architecture.md against the code.
+"""Documentation is executable: the README, docs/architecture.md and bench/README.md against
+the code.
 
-A command or option the CLI has, or a config key the schema has, that the README does not
-document fails here; so does a README example (config, query, error message, signature check,
-webhook body) that no longer works as shown.
+A command or option the CLI has, a config key the schema has, or a metric the service exports
+that the README does not document fails here; so does a README example (config, query, error
+message, signature check, webhook and digest bodies, retry delays) that no longer works as
+shown, a module or archive table missing from docs/architecture.md, and a benchmark script
+missing from bench/README.md.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from crawler.query import Document, QueryError, parse
 from scheduler.cli import build_parser
 from scheduler.config import REQUIRED, Computed, ConfigError, load, schema_keys
 from scheduler.durations import format_duration
-from scheduler.notify.webhook import signature
 from scheduler.metrics import Metrics
+from scheduler.notify.webhook import signature
 from scheduler.render import alert_payload, digest_payload
 from scheduler.schedule import RETRY_DELAYS
 

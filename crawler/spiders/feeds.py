@@ -36,10 +36,13 @@ def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
             result.errors += 1
             continue
         item = {"kind": "entry", "source": result.source, "entry": entry}
+        found = archive.find_article(article.urls, result.source, entry.guid, article.fingerprint)
+        if found is None and archive.is_known_url(article.url):
+            result.seen += 1  # seen before and not archived (off-topic, or pruned)
+            continue
         if not fetch_pages:
             yield item
             continue
-        found = archive.find_article(article.urls, result.source, entry.guid, article.fingerprint)
         link = entry_link(entry) or article.url
         if found is None:
             yield from spider.new_pages(result.source, [(link, entry_info(entry))])
