@@ -75,6 +75,23 @@ class PassContext:
     rule_index: Any = None  # a crawler.matcher.RuleIndex of `rules`, kept across passes
     scrapy_overrides: dict[str, Any] = field(default_factory=dict)  # tests: e.g. DNS_RESOLVER
     results: dict[str, SourceResult] = field(default_factory=dict)
+    pages_requested: int = 0  # article pages asked for so far in this pass
+    make_pool: Callable[[], Executor] | None = None  # set by the pipeline
+    _own_pool: Executor | None = None
+
+    def extraction_pool(self) -> Executor | None:
+        """The pass's extraction workers: the caller's executor, or one started on first use
+        (None if no pipeline set `make_pool`)."""
+        if self.executor is not None:
+            return self.executor
+        if self._own_pool is None and self.make_pool is not None:
+            self._own_pool = self.make_pool()
+        return self._own_pool
+
+    def close_pool(self) -> None:
+        if self._own_pool is not None:
+            self._own_pool.shutdown(wait=True, cancel_futures=True)
+            self._own_pool = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> PassContext:
         return self  # Scrapy copies its settings; the pass context is shared, never copied

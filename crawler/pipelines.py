@@ -13,7 +13,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any, Self
 
@@ -29,8 +29,9 @@ from crawler.query import Document
 
 log = logging.getLogger(__name__)
 
-# The first pages of a pass are extracted in this process: starting worker processes costs more
-# than a few extractions (~20 ms each). Past this many, a pool of one worker per core takes over.
+# A pass asking for at most this many pages extracts them in this process: starting worker
+# processes costs more than a few extractions (~20-50 ms each). Past it, a pool of one worker
+# per core does the extraction, started as soon as the spider asks for that many pages.
 INLINE_PAGES = 4
 
 
@@ -48,10 +49,17 @@ def alerts_for(index: RuleIndex, source: str, doc: Document) -> list[AlertIn]:
 
 
 def extraction_pool() -> ProcessPoolExecutor:
-    """Workers for page extraction, one per core ('spawn': safe beside the reactor's threads)."""
-    return ProcessPoolExecutor(
-        max_workers=os.cpu_count() or 2, mp_context=multiprocessing.get_context("spawn")
-    )
+    """Workers for page extraction, one per core ('spawn': safe beside the reactor's threads),
+    warmed up at once (imports and models loaded) while the first pages are still on the way."""
+    workers = os.cpu_count() or 2
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        pool.submit(warm_up)
+    return pool
+
+
+def warm_up() -> None:
+    extract_page(b"<html><body><p>warm up</p></body></html>", "http://127.0.0.1/")
 
 
 class ArchivePipeline:
@@ -60,8 +68,7 @@ class ArchivePipeline:
         # compiled once: by the service for its whole life, else once a pass
         self.index = ctx.rule_index or RuleIndex([r for r in ctx.rules if r.notify])
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
-        self._pool: Executor | None = ctx.executor
-        self._own_pool = False
+        ctx.make_pool = extraction_pool
         self._pages = 0
 
     @classmethod
@@ -72,9 +79,7 @@ class ArchivePipeline:
         return cls(ctx)
 
     def close_spider(self) -> None:
-        if self._own_pool and self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self.ctx.close_pool()
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         source: str = item["source"]
@@ -101,12 +106,12 @@ class ArchivePipeline:
 
     async def _extract(self, body: bytes, url: str, encoding: str | None) -> PageFields:
         self._pages += 1
-        if self._pool is None and self._pages <= INLINE_PAGES:
+        pool = None
+        if self.ctx.executor is not None or self.ctx.pages_requested > INLINE_PAGES:
+            pool = self.ctx.extraction_pool()
+        if pool is None:
             return extract_page(body, url, encoding=encoding)
-        if self._pool is None:
-            self._pool = extraction_pool()
-            self._own_pool = True
-        future = self._pool.submit(extract_page, body, url, encoding=encoding)
+        future = pool.submit(extract_page, body, url, encoding=encoding)
         return await asyncio.wrap_future(future)
 
     def _page_failed(self, source: str, url: str, info: dict[str, Any], error: str) -> None:

@@ -55,6 +55,7 @@ def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
             and entry.summary != row["summary"]
         )
         if edited:  # the feed says it changed: read the page again
+            spider.count_page_request()
             yield spider.page_request(result.source, link, entry_info(entry), refetch=True)
         else:  # known: the archive records the alias or guid, nothing is fetched
             yield item

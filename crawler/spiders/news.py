@@ -27,7 +27,7 @@ from crawler.urls import canonical_url
 # A page that failed is tried again on later passes, this many times in all.
 MAX_PAGE_ATTEMPTS = 5
 # At most this many new article pages per source and pass (the rest come next pass).
-MAX_NEW_PAGES = 200
+MAX_NEW_PAGES = 500
 
 _HTTP_HINTS = {
     404: "not found (404); check the URL",
@@ -111,6 +111,7 @@ class NewsSpider(scrapy.Spider):
             self.ctx.result(source.name)  # the run starts now
             yield self.listing_request(source, source.url, conditional=True)
             for pending in self.ctx.archive.pending_pages(source.name, MAX_PAGE_ATTEMPTS):
+                self.count_page_request()
                 yield self.page_request(source.name, pending["url"], pending["info"], True)
 
     def listing_request(self, source: Source, url: str, conditional: bool) -> scrapy.Request:
@@ -230,7 +231,17 @@ class NewsSpider(scrapy.Spider):
                 continue
             self.requested.add(canonical)
             self.new_page_counts[source] = count + 1
+            self.count_page_request()
             yield self.page_request(source, url, info)
+
+    def count_page_request(self) -> None:
+        """Count a page request; past a few, start the extraction workers now, so they are
+        ready when the pages arrive."""
+        from crawler.pipelines import INLINE_PAGES
+
+        self.ctx.pages_requested += 1
+        if self.ctx.pages_requested == INLINE_PAGES + 1:
+            self.ctx.extraction_pool()
 
     def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
         result = self.result(response)
