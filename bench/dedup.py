@@ -151,9 +151,7 @@ def score_pairs(pairs: list[Any], urls: dict[str, str], records: list[dict[str, 
         f"{story_r:.4f}; recall on copies keeping >= 60% {recall_target:.4f} "
         f"(target {TARGET_RECALL})"
     )
-    print(
-        f"same article: precision {art_p:.4f} (target {TARGET_PRECISION}), recall {art_r:.4f}"
-    )
+    print(f"same article: precision {art_p:.4f} (target {TARGET_PRECISION}), recall {art_r:.4f}")
     ok = min(story_p, art_p) >= TARGET_PRECISION and recall_target >= TARGET_RECALL
     print("targets:", "met" if ok else "MISSED")
     return ok
