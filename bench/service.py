@@ -12,17 +12,20 @@ conditional GET (If-None-Match / If-Modified-Since) with 304 while it is unchang
 them (``--changing``) gains a new item on every request, so every cycle brings new articles.
 
 The real ``newswatch run`` polls them all (every source ``every = --every s``, ``[crawl] delay =
-"0s"``, ``per_host = 16``, ``fetch_articles = false``). Measured in the same run:
+"0s"``, ``per_host = 16``, ``fetch_articles = false``), from a fresh archive. Measured in the
+same run:
 
-(a) one full polling cycle after the first (the cycle of conditional GETs), from the first to the
-    last feed request of the cycle as the servers see them; beside it the time the service's
-    crawl passes of that cycle took (``newswatch_crawl_duration_seconds`` from /metrics) — the
-    difference is the schedule's spread (each source's next run gets up to 10% of its interval
-    of jitter), not work;
+(a) one full cycle of polls after the first (conditional GETs: mostly 304), from the first to the
+    last feed request of the cycle as the servers see them, twice:
+    - with all sources due together: the service is stopped after its second cycle and started
+      again on the same archive once every source is due, so its first pass polls them all;
+    - cycle 2 of the running service, where each source is due `every` after its own previous
+      run (plus up to 10% jitter), so the cycle is spread like the first one was, in many small
+      passes; beside it, the time those passes took (``newswatch_crawl_duration_seconds``);
 (b) the resident memory (RSS) and CPU use of the service (with any child processes) while no
-    source is due, sampled from /proc between the cycles;
+    source is due, sampled from /proc after cycles 1 and 2;
 (c) the baseline: a plain sequential ``feedparser.parse(url)`` loop over the same feed URLs
-    (feedparser fetching each feed itself, no conditional GET), in this process.
+    (feedparser fetching each feed itself, no conditional GET), in this process, first.
 
 Targets: the cycle at least 10 times faster than the plain loop, idle RSS under 250 MB, idle CPU
 under 1%. Everything is bounded in time; the service is stopped with SIGTERM at the end. All
@@ -45,8 +48,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -365,25 +368,55 @@ def cycle(feeds: Feeds, n: int) -> tuple[float, float, dict[int, int]]:
     return min(times), max(times), statuses
 
 
-@contextlib.contextmanager
-def running_service(config: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*newswatch_command(), "-c", str(config), "run"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+class Service:
+    """A ``newswatch run`` process with its output in a file."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: Path, listen: str) -> None:
+        self.log, self.listen = log, listen
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*newswatch_command(), "-c", str(config), "run"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def stop(self) -> int | None:
+        """SIGTERM; the exit status (None: it had to be killed)."""
+        if self.process.poll() is not None:
+            return self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+
+    def problems(self, code: int | None) -> str:
+        output = self.log.read_text(errors="replace")
+        if code == 0 and "Traceback" not in output:
+            return ""
+        return f"{self.log.name}: exit {code}\n{output[-3000:]}"
+
+
+def all_due_at(config: Path, env: dict[str, str]) -> float:
+    """time.time() when every source is due (from ``newswatch sources --json``)."""
+    answer = subprocess.run(
+        [*newswatch_command(), "-c", str(config), "sources", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    latest = 0.0
+    for row in json.loads(answer.stdout):
+        for key in ("next_due", "not_before"):
+            if row.get(key):
+                when = row[key].replace("Z", "+00:00")
+                latest = max(latest, datetime.fromisoformat(when).timestamp())
+    return latest
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,92 +456,119 @@ def main() -> int:
         f"http://{hosts[i % len(hosts)]}:{servers[i % len(hosts)].server_port}/feeds/{i}.xml"
         for i in range(args.sources)
     ]
+    env = loopback_env(hosts)
     print(
         f"{args.sources} feeds of {args.items} items on {len(hosts)} local hosts, "
-        f"{len(feeds.changing)} with a new item every poll; every source every {args.every}s"
+        f"{len(feeds.changing)} with a new item every poll; every source every {args.every}s",
+        flush=True,
     )
+    services: list[Service] = []
+    problems = []
     try:
         # (c) the baseline first, so it shares the machine with nothing
         plain, entries = plain_loop(urls)
-        print(f"plain feedparser loop: {plain:.2f} s, {entries} entries parsed")
+        print(f"plain feedparser loop: {plain:.2f} s, {entries} entries parsed", flush=True)
         with tempfile.TemporaryDirectory(prefix="nw-service-bench-") as tmp:
             folder = Path(tmp)
             listen = f"127.0.0.1:{free_port()}"
             config = write_config(folder, urls, args.every, listen)
-            log = folder / "run.log"
-            # the whole run: two cycles of `every` (plus jitter) and generous slack
-            deadline = time.monotonic() + 2.2 * args.every + 240
-            started = time.monotonic()
-            with running_service(config, loopback_env(hosts), log) as service:
-                # cycle 1: every feed in full (a first poll), all in one pass
-                wait_idle(listen, feeds, 1, deadline)
-                first = cycle(feeds, 1)
-                busy1 = crawl_seconds(listen)
-                print(
-                    f"cycle 1 (first poll, {sum(first[2].values())} feeds, full bodies): "
-                    f"{first[1] - first[0]:.2f} s of requests, {busy1[0]:.2f} s in "
-                    f"{busy1[1]} pass(es); service ready after {time.monotonic() - started:.1f} s"
-                )
-                # (b) idle between cycles (nothing is due for about `every` s)
-                room = first[0] + args.every - time.monotonic() - 2
-                idle = sample_idle(service.pid, listen, feeds, min(args.idle_seconds, room))
-                # (a) cycle 2: conditional GETs
-                wait_idle(listen, feeds, 2, deadline)
-                second = cycle(feeds, 2)
-                busy2 = crawl_seconds(listen)
-                idle2 = sample_idle(service.pid, listen, feeds, args.idle_seconds)
-                code = None
-                service.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    code = service.wait(timeout=40)
-            output = log.read_text(errors="replace")
+
+            # the running service: cycle 1 (every feed in full), idle, cycle 2, idle
+            service = Service(config, env, folder / "run-1.log", listen)
+            services.append(service)
+            pid = service.process.pid
+            wait_idle(listen, feeds, 1, time.monotonic() + 300 + args.every)
+            first = cycle(feeds, 1)
+            busy1 = crawl_seconds(listen)
+            print(
+                f"cycle 1 (first poll, full bodies): {first[1] - first[0]:.2f} s of requests, "
+                f"{busy1[0]:.2f} s in {busy1[1]} pass(es)",
+                flush=True,
+            )
+            room = first[0] + args.every - time.monotonic() - 2
+            idle1 = sample_idle(pid, listen, feeds, max(1.0, min(args.idle_seconds, room)))
+            wait_idle(listen, feeds, 2, time.monotonic() + 2.2 * args.every + 120)
+            second = cycle(feeds, 2)
+            busy2 = crawl_seconds(listen)
+            print(
+                f"cycle 2 of the running service: {second[1] - second[0]:.2f} s of requests",
+                flush=True,
+            )
+            room = second[0] + args.every - time.monotonic() - 2
+            idle2 = sample_idle(pid, listen, feeds, max(1.0, min(args.idle_seconds, room)))
+            problems.append(service.problems(service.stop()))
+
+            # the same archive once every source is due: one pass polls them all
+            wait = all_due_at(config, env) + 1 - time.time()
+            print(f"waiting {max(0.0, wait):.0f} s until every source is due", flush=True)
+            time.sleep(max(0.0, wait))
+            service = Service(config, env, folder / "run-2.log", listen)
+            services.append(service)
+            wait_idle(listen, feeds, 3, time.monotonic() + 120 + args.every)
+            together = cycle(feeds, 3)
+            busy3 = crawl_seconds(listen)
+            problems.append(service.problems(service.stop()))
     finally:
+        for service in services:
+            service.stop()
         for server in servers:
             server.shutdown()
             server.server_close()
 
-    spread = second[1] - second[0]
+    spread_all = together[1] - together[0]
+    spread2 = second[1] - second[0]
+    speedup_all = plain / spread_all if spread_all > 0 else float("inf")
+    speedup2 = plain / spread2 if spread2 > 0 else float("inf")
     busy = busy2[0] - busy1[0]
     passes = busy2[1] - busy1[1]
-    speedup = plain / spread if spread > 0 else float("inf")
-    rss = max(idle.rss_mb, idle2.rss_mb)
-    cpu = max(idle.cpu_percent, idle2.cpu_percent)
+    rss = max(idle1.rss_mb, idle2.rss_mb)
+    cpu = max(idle1.cpu_percent, idle2.cpu_percent)
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
+    def statuses(polls: tuple[float, float, dict[int, int]]) -> str:
+        return ", ".join(f"{n} x {status}" for status, n in sorted(polls[2].items()))
+
     print()
-    print(f"cycle 2 statuses: {dict(sorted(second[2].items()))}")
+    print(f"{f'plain feedparser loop, {args.sources} feeds:':<44}{plain:8.2f} s")
     print(
-        f"cycle time (first to last request, cycle 2): {spread:8.2f} s  "
-        f"({passes} crawl pass(es), {busy:.2f} s of crawling)"
+        f"cycle, all sources due together:            {spread_all:8.2f} s   "
+        f"speed-up {speedup_all:5.1f} x  target >= {SPEEDUP_TARGET:.0f} x  "
+        f"{verdict(speedup_all >= SPEEDUP_TARGET)}"
     )
-    print(f"plain feedparser loop:                       {plain:8.2f} s")
     print(
-        f"speed-up:                                    {speedup:8.1f} x   "
-        f"target >= {SPEEDUP_TARGET:.0f} x  {verdict(speedup >= SPEEDUP_TARGET)}"
+        f"  ({statuses(together)}; {busy3[1]} pass(es) of {busy3[0]:.2f} s in all: "
+        f"{plain / busy3[0]:.1f} x)"
     )
-    if busy > 0:
-        print(f"  (plain loop / crawl-pass time:             {plain / busy:8.1f} x)")
     print(
-        f"idle RSS:                                    {rss:8.1f} MB  "
+        f"cycle 2 of the running service:             {spread2:8.2f} s   "
+        f"speed-up {speedup2:5.1f} x  target >= {SPEEDUP_TARGET:.0f} x  "
+        f"{verdict(speedup2 >= SPEEDUP_TARGET)}"
+    )
+    print(
+        f"  ({statuses(second)}; {passes} pass(es) of {busy:.2f} s in all: "
+        f"{plain / busy:.1f} x; cycle 1 took {first[1] - first[0]:.2f} s)"
+    )
+    print(
+        f"idle RSS:                                   {rss:8.1f} MB  "
         f"target < {RSS_TARGET_MB:.0f} MB  {verdict(rss < RSS_TARGET_MB)}"
     )
     print(
-        f"idle CPU:                                    {cpu:8.2f} %   "
+        f"idle CPU:                                   {cpu:8.2f} %   "
         f"target < {CPU_TARGET_PERCENT:.0f} %    {verdict(cpu < CPU_TARGET_PERCENT)}"
     )
-    for label, window in (("after cycle 1", idle), ("after cycle 2", idle2)):
+    for label, window in (("after cycle 1", idle1), ("after cycle 2", idle2)):
         print(
             f"  idle {label}: {window.seconds:.1f} s, {window.processes} process(es), "
             f"RSS {window.rss_mb:.1f} MB, CPU {window.cpu_percent:.2f} %"
             + ("" if window.quiet else "  (NOT quiet: a poll or pass ran meanwhile)")
         )
-    print(f"service stopped by SIGTERM: exit {code}")
-    if code != 0 or "Traceback" in output:
-        print(output[-3000:], file=sys.stderr)
-        return 1
-    return 0
+    failed = [p for p in problems if p]
+    print(f"services stopped by SIGTERM: {'exit 0' if not failed else 'PROBLEMS'}")
+    for problem in failed:
+        print(problem, file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
