@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +57,55 @@ def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, 
 def db_exec(db: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute(sql, params)
+
+
+# ------------------------------------------------------------------ `newswatch run`
+
+
+class Service:
+    """A `newswatch run` process; output goes to files (no pipe can fill up)."""
+
+    def __init__(self, config: Path, name: str = "run") -> None:
+        self.out = config.parent / f"{name}.out"
+        self.err = config.parent / f"{name}.err"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.process = subprocess.Popen(
+                [*command(), "-c", str(config), "run"], stdout=out, stderr=err, env=env
+            )
+
+    def output(self) -> str:
+        return (
+            f"stdout:\n{self.out.read_text(errors='replace')}\n"
+            f"stderr:\n{self.err.read_text(errors='replace')[-4000:]}"
+        )
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.out.read_text(errors="replace"):
+            assert self.process.poll() is None, f"run exited early\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} in time\n{self.output()}"
+            time.sleep(0.1)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"run did not stop within {timeout}s\n{self.output()}") from None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def service(config: Path, name: str = "run") -> Iterator[Service]:
+    running = Service(config, name)
+    try:
+        yield running
+    finally:
+        running.kill()

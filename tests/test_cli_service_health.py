@@ -5,20 +5,16 @@ and /metrics, /healthz and `sources --json` tell the same story meanwhile."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nw import command, json_out, newswatch, write_config
+from nw import Service, json_out, newswatch, service, write_config
 from servers import FixtureSite, RecordedRequest, WebhookReceiver, free_port
 
 FEED = "/feeds/defence.xml"
@@ -27,48 +23,6 @@ NOTICE_KEYS = {"event", "delivery", "source", "state", "detail"}
 # A Prometheus text sample: name{labels} value
 SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-class Service:
-    """A `newswatch run` process; output goes to files (no pipe can fill up)."""
-
-    def __init__(self, config: Path) -> None:
-        self.out = config.parent / "run.out"
-        self.err = config.parent / "run.err"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.process = subprocess.Popen(
-                [*command(), "-c", str(config), "run"], stdout=out, stderr=err, env=env
-            )
-
-    def output(self) -> str:
-        return (
-            f"stdout:\n{self.out.read_text(errors='replace')}\n"
-            f"stderr:\n{self.err.read_text(errors='replace')[-4000:]}"
-        )
-
-    def stop(self, timeout: float = 30.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"run did not stop within {timeout}s\n{self.output()}") from None
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-@contextlib.contextmanager
-def service(config: Path) -> Iterator[Service]:
-    running = Service(config)
-    try:
-        yield running
-    finally:
-        running.kill()
 
 
 def wait_until(
