@@ -115,6 +115,8 @@ async def crawl_pass(
     from crawler.spiders.news import NewsSpider
 
     stopped = False
+    for source in ctx.sources:
+        ctx.result(source.name)  # every run of the pass starts now (next due counts from here)
     if ctx.sources:
         settings = scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx, **ctx.scrapy_overrides)
         runner = AsyncCrawlerRunner(settings)

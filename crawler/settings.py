@@ -40,6 +40,10 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,
         "LOG_LEVEL": "INFO",
         "STATS_DUMP": False,
+        # One item per response at most (an article page, or a listing's entries one by one):
+        # Scrapy's default of 100 starts 100 tasks for every response, even an empty 304.
+        "CONCURRENT_ITEMS": 16,
+        "LOGSTATS_INTERVAL": 0,
         # Scrapy's robots.txt middleware let concurrent requests to one host skip robots.txt.
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,

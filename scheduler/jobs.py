@@ -19,14 +19,20 @@ from scheduler.schedule import is_due, next_due
 log = logging.getLogger(__name__)
 
 
-def due_sources(config: Config, archive: Archive, now: datetime) -> list[Source]:
+def due_sources(
+    config: Config, archive: Archive, now: datetime, ahead: float = 0.0
+) -> list[Source]:
+    """The sources due at `now`. With `ahead` (seconds), also those falling due within that
+    time, but never earlier than a tenth of their own interval (their schedule's jitter)."""
     states = archive.source_states()
-    return [
-        s
-        for s in config.sources
-        if is_due((states.get(s.name) or {}).get("next_due"), now)
-        or (states.get(s.name) or {}).get("url") != s.url  # a changed URL is a new source
-    ]
+    due = []
+    for source in config.sources:
+        state = states.get(source.name) or {}
+        every = source.every if source.every is not None else config.crawl.every
+        early = timedelta(seconds=min(ahead, 0.1 * every))
+        if is_due(state.get("next_due"), now + early) or state.get("url") != source.url:
+            due.append(source)  # (a changed URL is a new source)
+    return due
 
 
 def next_wakeup(config: Config, archive: Archive) -> datetime | None:

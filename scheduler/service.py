@@ -42,6 +42,7 @@ from scheduler.metrics import Metrics, StatusServer
 log = logging.getLogger("newswatch")
 
 STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to flush
+BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
 
 
 class Service:
@@ -69,7 +70,9 @@ class Service:
         now = self.clock()
         sources = [
             s
-            for s in due_sources(self.config, self.archive, now)
+            # sources falling due within the next few seconds join this pass: one pass (one
+            # Scrapy crawler) for them all instead of one a second
+            for s in due_sources(self.config, self.archive, now, ahead=BATCH_AHEAD)
             if s.name not in self.crawling and self._not_held_back(s.name, now)
         ]
         if not sources:
