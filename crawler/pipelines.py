@@ -69,7 +69,6 @@ class ArchivePipeline:
         self.index = ctx.rule_index or RuleIndex([r for r in ctx.rules if r.notify])
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
         ctx.make_pool = extraction_pool
-        self._pages = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -105,7 +104,6 @@ class ArchivePipeline:
         return item
 
     async def _extract(self, body: bytes, url: str, encoding: str | None) -> PageFields:
-        self._pages += 1
         pool = None
         if self.ctx.executor is not None or self.ctx.pages_requested > INLINE_PAGES:
             pool = self.ctx.extraction_pool()
