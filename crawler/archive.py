@@ -885,6 +885,10 @@ class Archive:
             row["info"] = json.loads(row["info"] or "{}")
         return rows
 
+    def drop_pending_page(self, url: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM pending_pages WHERE url = ?", (url,))
+
     def _queue_alert(self, alert: AlertIn, article_id: int, story_id: int, now: datetime) -> None:
         """Queue one alert, unless this rule already alerted this channel about the story.
 

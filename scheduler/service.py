@@ -36,7 +36,7 @@ from crawler.passes import utcnow
 from scheduler.config import Config
 from scheduler.delivery import deliver_due_async
 from scheduler.health import assess, notice
-from scheduler.jobs import crawl_sources, due_sources, next_wakeup
+from scheduler.jobs import crawl_sources, due_sources
 from scheduler.metrics import Metrics, StatusServer
 
 log = logging.getLogger("newswatch")
@@ -61,7 +61,6 @@ class Service:
         # pick the same due rows).
         self._delivering = asyncio.Lock()
         self._running_jobs = 0
-        self._wake_at: datetime | None = None  # the earliest due time (None: look each tick)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -69,8 +68,6 @@ class Service:
         if self.stop.is_set():
             return
         now = self.clock()
-        if self._wake_at is not None and now + timedelta(seconds=BATCH_AHEAD) < self._wake_at:
-            return  # nothing falls due before then: no need to read every source's state
         sources = [
             s
             # sources falling due within the next few seconds join this pass: one pass (one
@@ -79,9 +76,7 @@ class Service:
             if s.name not in self.crawling and self._not_held_back(s.name, now)
         ]
         if not sources:
-            self._wake_at = next_wakeup(self.config, self.archive)
             return
-        self._wake_at = None
         self.crawling |= {s.name for s in sources}
         started = time.monotonic()
         try:
