@@ -28,6 +28,9 @@ class Resource:
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections under a crawler's burst, and the
+    # client's retry a second later would be timed as the pipeline's
+    request_queue_size = 128
 
 
 class LocalSite:
@@ -92,6 +95,10 @@ def newswatch_command() -> list[str]:
     """The console script next to this Python, or the module from a source tree."""
     script = Path(sys.executable).parent / "newswatch"
     return [str(script)] if script.exists() else [sys.executable, "-m", "scheduler.cli"]
+
+
+# What `newswatch crawl` says of a source whose listing had more new pages than one pass takes.
+MORE_NEXT_PASS = "the rest come next pass"
 
 
 def newswatch(config: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:

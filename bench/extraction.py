@@ -53,7 +53,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from common import LocalSite, Resource, newswatch
+from common import MORE_NEXT_PASS, LocalSite, Resource, newswatch
 
 MAX_PASSES = 10
 TARGETS = {"aeb_f1": 0.95, "title": 0.97, "date": 0.90, "author": 0.80}
@@ -343,7 +343,7 @@ def pipeline(aeb: list[Page], fundus: list[Page]) -> tuple[dict[str, Fields], fl
         site.resources.update(site_resources(aeb, fundus, site.base))
         config = Path(tmp) / "newswatch.toml"
         config.write_text(CONFIG.format(base=site.base), encoding="utf-8")
-        # A pass takes a bounded number of new pages per source: crawl until one adds nothing.
+        # A pass takes a bounded number of new pages per source: crawl until none has more.
         log, records = "", []
         for n in range(1, MAX_PASSES + 1):
             crawl = newswatch(config, "crawl", "--all")
@@ -353,7 +353,8 @@ def pipeline(aeb: list[Page], fundus: list[Page]) -> tuple[dict[str, Fields], fl
                 log += f"\nexport exit {export.returncode}: {export.stderr[-3000:]}"
             before = len(records)
             records = [json.loads(line) for line in export.stdout.splitlines() if line.strip()]
-            if crawl.returncode != 0 or len(records) <= before:
+            more = MORE_NEXT_PASS in crawl.stdout
+            if crawl.returncode != 0 or len(records) <= before or not more:
                 break
         fetched = sum(1 for r in site.requests if not r.endswith((".xml", ".txt")))
         log += f"\npage requests served: {fetched}"

@@ -163,6 +163,10 @@ class _Server(http.server.ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing keep-alive
+            super().handle_error(request, client_address)
+
 
 def serve(feeds: Feeds, host: str) -> _Server:
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -364,17 +364,31 @@ class Archive:
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _checked_version(self) -> int:
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise ArchiveError(
                 f"the archive {self.path} has schema version {version}, newer than this "
                 f"newswatch knows ({SCHEMA_VERSION}); upgrade newswatch"
             )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
-                MIGRATIONS[number - 1](self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+        return version
+
+    def _migrate(self) -> None:
+        if self._checked_version() == SCHEMA_VERSION:
+            return
+        # Another process may be migrating the same file (`newswatch sources` run beside a
+        # starting service; measured: "duplicate column name"): take the write lock first, and
+        # read the version again under it.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for number in range(self._checked_version() + 1, SCHEMA_VERSION + 1):
+                with self.db.atomic():
+                    MIGRATIONS[number - 1](self.db)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -10,7 +10,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Response
+from scrapy.http import Headers, Response
+from scrapy.responsetypes import responsetypes
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
@@ -117,3 +118,26 @@ class RetryAfterMiddleware:
             return retry
         request.meta["nw_retry_after"] = wait
         return response
+
+
+class PrefetchedMiddleware:
+    """Answers a listing request with the response its poll already received (see
+    ``crawler.poll``), so a changed listing is requested once. The answer goes on through every
+    middleware's ``process_response`` (decompression, size limits) like a downloaded one."""
+
+    def process_request(self, request: Request) -> Response | None:
+        answer = request.meta.pop("nw_prefetched", None)
+        if answer is None or answer.url != request.url:
+            return None
+        headers = Headers()
+        for name, value in answer.headers:
+            headers.appendlist(name, value)
+        cls = responsetypes.from_args(headers=headers, url=request.url, body=answer.body)
+        return cls(
+            url=request.url,
+            status=answer.status,
+            headers=headers,
+            body=answer.body,
+            request=request,
+            flags=["prefetched"],
+        )

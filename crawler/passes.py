@@ -12,15 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from crawler.archive import Archive
 from crawler.model import CrawlOptions, Rule, Source
+from crawler.poll import Answer, Poll, poll
 from crawler.query import Query
 from crawler.settings import scrapy_settings
+from crawler.workers import stop_fork_server
+
+# At most this many new article pages per source and pass (the rest come next pass).
+MAX_NEW_PAGES = 500
+# A page that failed is tried again on later passes, this many times in all.
+MAX_PAGE_ATTEMPTS = 5
+
+_POOL_STARTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newswatch-pool-start")
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +83,34 @@ class PassContext:
     executor: Executor | None = None  # extraction workers; None: the pass makes its own
     rule_index: Any = None  # a crawler.matcher.RuleIndex of `rules`, kept across passes
     scrapy_overrides: dict[str, Any] = field(default_factory=dict)  # tests: e.g. DNS_RESOLVER
+    prefetched: dict[str, Answer] = field(default_factory=dict)  # listings their poll received
     results: dict[str, SourceResult] = field(default_factory=dict)
     pages_requested: int = 0  # article pages asked for so far in this pass
     make_pool: Callable[[], Executor] | None = None  # set by the pipeline
-    _own_pool: Executor | None = None
+    _own_pool: Future[Executor] | None = None
 
-    def extraction_pool(self) -> Executor | None:
-        """The pass's extraction workers: the caller's executor, or one started on first use
-        (None if no pipeline set `make_pool`)."""
+    def start_pool(self) -> None:
+        """Start the pass's own extraction workers in a thread, without waiting: their start
+        (a fork server importing the extraction code) takes a second that the event loop
+        spends downloading instead."""
+        if self.executor is None and self._own_pool is None and self.make_pool is not None:
+            self._own_pool = _POOL_STARTER.submit(self.make_pool)
+
+    async def extraction_pool(self) -> Executor | None:
+        """The pass's extraction workers: the caller's executor, or the pass's own, started on
+        first use (None if no pipeline set `make_pool`)."""
         if self.executor is not None:
             return self.executor
-        if self._own_pool is None and self.make_pool is not None:
-            self._own_pool = self.make_pool()
-        return self._own_pool
+        self.start_pool()
+        if self._own_pool is None:
+            return None
+        return await asyncio.wrap_future(self._own_pool)
 
     def close_pool(self) -> None:
         if self._own_pool is not None:
-            self._own_pool.shutdown(wait=True, cancel_futures=True)
+            self._own_pool.result().shutdown(wait=True, cancel_futures=True)
             self._own_pool = None
+            stop_fork_server()
 
     def __deepcopy__(self, memo: dict[int, object]) -> PassContext:
         return self  # Scrapy copies its settings; the pass context is shared, never copied
@@ -117,10 +136,18 @@ async def crawl_pass(
     stopped = False
     for source in ctx.sources:
         ctx.result(source.name)  # every run of the pass starts now (next due counts from here)
-    if ctx.sources:
+    crawled = list(ctx.sources)
+    if crawled and not _own_resolver(ctx):
+        polling = asyncio.ensure_future(poll(_polls(ctx), ctx.options))
+        answers = await _unless_stopped(polling, stop)
+        if answers is None:
+            stopped, crawled = True, []
+        else:
+            crawled = _after_polls(ctx, answers)
+    if crawled:
         settings = scrapy_settings(ctx.options, NEWSWATCH_PASS=ctx, **ctx.scrapy_overrides)
         runner = AsyncCrawlerRunner(settings)
-        crawl = runner.crawl(NewsSpider, sources=list(ctx.sources))
+        crawl = runner.crawl(NewsSpider, sources=crawled)
         if stop is not None:
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({crawl, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -139,3 +166,54 @@ async def crawl_pass(
             # read the whole listing again next time: some of its items were not processed
             result.validators = None
     return ctx.results
+
+
+def _own_resolver(ctx: PassContext) -> bool:
+    """A pass given its own DNS resolver (the tests' fake one) resolves names through Scrapy
+    only: the poll's client would ask the system's."""
+    return any("DNS_RESOLVER" in key for key in ctx.scrapy_overrides)
+
+
+def _polls(ctx: PassContext) -> list[Poll]:
+    """The listings worth a poll: those with validators from their last good run (what the
+    crawl's conditional GET would send), and no failed pages waiting for this pass."""
+    polls = []
+    for source in ctx.sources:
+        state = ctx.archive.source_state(source.name) or {}
+        etag, modified = state.get("etag"), state.get("last_modified")
+        if state.get("url") != source.url or not (etag or modified):
+            continue
+        if ctx.archive.pending_pages(source.name, MAX_PAGE_ATTEMPTS):
+            continue
+        polls.append(Poll(source.name, source.url, etag, modified))
+    return polls
+
+
+def _after_polls(ctx: PassContext, answers: dict[str, Answer]) -> list[Source]:
+    """Record the 304s as the sources' runs, keep the other answers for the crawl; the sources
+    still to crawl."""
+    crawled = []
+    for source in ctx.sources:
+        answer = answers.get(source.name)
+        if answer is not None and answer.status == 304:
+            result = ctx.result(source.name)
+            result.http_status, result.status = 304, "not_modified"
+            result.finished = ctx.clock()
+            continue
+        if answer is not None:
+            ctx.prefetched[source.name] = answer
+        crawled.append(source)
+    return crawled
+
+
+async def _unless_stopped(task: asyncio.Future[Any], stop: asyncio.Event | None) -> Any:
+    """The task's result, or None (the task cancelled) when `stop` is set first."""
+    if stop is None:
+        return await task
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        return None
+    return task.result()

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any, Self
 
@@ -26,13 +23,9 @@ from crawler.extract import PageFields, extract_page
 from crawler.matcher import RuleIndex
 from crawler.passes import PassContext
 from crawler.query import Document
+from crawler.workers import INLINE_PAGES, extraction_pool
 
 log = logging.getLogger(__name__)
-
-# A pass asking for at most this many pages extracts them in this process: starting worker
-# processes costs more than a few extractions (~20-50 ms each). Past it, a pool of one worker
-# per core does the extraction, started as soon as the spider asks for that many pages.
-INLINE_PAGES = 4
 
 
 def alerts_for(index: RuleIndex, source: str, doc: Document) -> list[AlertIn]:
@@ -46,20 +39,6 @@ def alerts_for(index: RuleIndex, source: str, doc: Document) -> list[AlertIn]:
         for rule, matched in index.match(doc, source)
         for channel in rule.notify
     ]
-
-
-def extraction_pool() -> ProcessPoolExecutor:
-    """Workers for page extraction, one per core ('spawn': safe beside the reactor's threads),
-    warmed up at once (imports and models loaded) while the first pages are still on the way."""
-    workers = os.cpu_count() or 2
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    for _ in range(workers):
-        pool.submit(warm_up)
-    return pool
-
-
-def warm_up() -> None:
-    extract_page(b"<html><body><p>warm up</p></body></html>", "http://127.0.0.1/")
 
 
 class ArchivePipeline:
@@ -106,7 +85,7 @@ class ArchivePipeline:
     async def _extract(self, body: bytes, url: str, encoding: str | None) -> PageFields:
         pool = None
         if self.ctx.executor is not None or self.ctx.pages_requested > INLINE_PAGES:
-            pool = self.ctx.extraction_pool()
+            pool = await self.ctx.extraction_pool()
         if pool is None:
             return extract_page(body, url, encoding=encoding)
         future = pool.submit(extract_page, body, url, encoding=encoding)

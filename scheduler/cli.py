@@ -15,7 +15,7 @@ from typing import Any
 
 from crawler import CrawlerError
 from crawler.archive import Archive
-from crawler.passes import SourceResult, utcnow
+from crawler.passes import MAX_NEW_PAGES, SourceResult, utcnow
 from crawler.query import QueryError, parse
 from scheduler import SchedulerError
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
@@ -92,6 +92,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _summary_line(result: SourceResult) -> list[Any]:
     detail = result.error or result.warning or ""
+    if result.truncated:
+        more = f"more new pages than one pass takes ({MAX_NEW_PAGES}): the rest come next pass"
+        detail = f"{detail}; {more}" if detail else more
     return [
         result.source,
         result.status,
@@ -105,6 +108,7 @@ def _summary_line(result: SourceResult) -> list[Any]:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.workers import likely_needs_pool, start_fork_server
     from scheduler.delivery import deliver_due
     from scheduler.jobs import crawl_sources, due_sources
     from scheduler.runtime import run_on_reactor
@@ -125,6 +129,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
         results: dict[str, SourceResult] = {}
         if sources:
+            if likely_needs_pool(sources, archive.last_runs(), config.crawl.fetch_articles):
+                start_fork_server()  # the extraction workers load while the crawl starts up
             results = run_on_reactor(lambda: crawl_sources(config, archive, sources))
         report = deliver_due(archive, config.channels, utcnow)
 

@@ -19,15 +19,11 @@ from twisted.python.failure import Failure
 
 from crawler.middlewares import SEEN
 from crawler.model import Source
-from crawler.passes import PassContext, SourceResult
+from crawler.passes import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext, SourceResult
 from crawler.settings import HANDLED_STATUSES
 from crawler.spiders import feeds, sitemaps, sites
 from crawler.urls import canonical_url
-
-# A page that failed is tried again on later passes, this many times in all.
-MAX_PAGE_ATTEMPTS = 5
-# At most this many new article pages per source and pass (the rest come next pass).
-MAX_NEW_PAGES = 500
+from crawler.workers import INLINE_PAGES
 
 _HTTP_HINTS = {
     404: "not found (404); check the URL",
@@ -139,6 +135,7 @@ class NewsSpider(scrapy.Spider):
                 "nw_kind": "listing",
                 "nw_conditional": conditional,
                 "handle_httpstatus_list": HANDLED_STATUSES,
+                "nw_prefetched": self.ctx.prefetched.get(source.name) if conditional else None,
             },
         )
 
@@ -237,11 +234,9 @@ class NewsSpider(scrapy.Spider):
     def count_page_request(self) -> None:
         """Count a page request; past a few, start the extraction workers now, so they are
         ready when the pages arrive."""
-        from crawler.pipelines import INLINE_PAGES
-
         self.ctx.pages_requested += 1
         if self.ctx.pages_requested == INLINE_PAGES + 1:
-            self.ctx.extraction_pool()
+            self.ctx.start_pool()
 
     def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
         result = self.result(response)
