@@ -29,7 +29,11 @@ same run:
     service starts and again while it is stopped; the faster of the two counts.
 
 Targets: the cycle at least 10 times faster than the plain loop, idle RSS under 250 MB, idle CPU
-under 1%. Everything is bounded in time; the service is stopped with SIGTERM at the end. All
+under 1%. The target is checked on the cycle with all sources due together; the running
+service's cycle 2 is printed too, but its length is set by the schedule (the sources of cycle 1
+finished over its whole length, and each one is due again `every` plus up to 10% jitter after
+its own run), so it is no measure of speed: the time its passes took is printed beside it.
+Everything is bounded in time; the service is stopped with SIGTERM at the end. All
 traffic stays on 127.0.0.0/8.
 """
 
@@ -560,12 +564,12 @@ def main() -> int:
     )
     print(
         f"cycle 2 of the running service:             {spread2:8.2f} s   "
-        f"speed-up {speedup2:5.1f} x  target >= {SPEEDUP_TARGET:.0f} x  "
-        f"{verdict(speedup2 >= SPEEDUP_TARGET)}"
+        f"(spread by the schedule, not a speed: {speedup2:.1f} x)"
     )
     print(
         f"  ({statuses(second)}; {passes} pass(es) of {busy:.2f} s in all: "
-        f"{plain / busy:.1f} x; cycle 1 took {first[1] - first[0]:.2f} s)"
+        f"{plain / busy:.1f} x; cycle 1 took {first[1] - first[0]:.2f} s; each source is due "
+        f"`every` after its own last run plus up to {args.every * 0.1:.0f} s of jitter)"
     )
     print(
         f"idle RSS:                                   {rss:8.1f} MB  "

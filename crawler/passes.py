@@ -168,6 +168,18 @@ async def crawl_pass(
     return ctx.results
 
 
+def load_crawl_machinery() -> None:
+    """Import what a pass imports on first use (Scrapy's engine and HTTP handler, the poll's
+    client, feedparser): a service does it once at start, so its first pass is not slower."""
+    import aiohttp  # noqa: F401
+    import feedparser  # noqa: F401
+    import protego  # noqa: F401
+    import scrapy.core.downloader.handlers.http11
+    import scrapy.core.engine  # noqa: F401
+
+    import crawler.spiders.news  # noqa: F401
+
+
 def _own_resolver(ctx: PassContext) -> bool:
     """A pass given its own DNS resolver (the tests' fake one) resolves names through Scrapy
     only: the poll's client would ask the system's."""

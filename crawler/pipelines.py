@@ -64,7 +64,7 @@ class ArchivePipeline:
         try:
             kind = item["kind"]
             if kind == "entry":
-                self._store_entry(source, item["entry"])
+                self._store_entry(source, item["entry"], article=item.get("article"))
             elif kind == "page":
                 page = await self._extract(item["body"], item["final_url"], item.get("encoding"))
                 if page.error and not page.text:
@@ -100,8 +100,11 @@ class ArchivePipeline:
         if entry is not None:
             self._store_entry(source, entry, count_errors=False)
 
-    def _store_entry(self, source: str, entry: Any, count_errors: bool = True) -> None:
-        article = article_from_entry(source, entry)
+    def _store_entry(
+        self, source: str, entry: Any, count_errors: bool = True, article: ArticleIn | None = None
+    ) -> None:
+        """Archive a listing entry alone (``article``: what the spider already made of it)."""
+        article = article or article_from_entry(source, entry)
         if article is None:
             if count_errors:
                 self.ctx.result(source).errors += 1

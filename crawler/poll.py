@@ -179,7 +179,10 @@ def proxy_for(url: str, proxies: dict[str, str]) -> str | None:
     ``no_proxy``), as the crawl's proxy middleware reads them; ``proxies`` from
     ``urllib.request.getproxies()``."""
     parts = urlsplit(url)
-    if not proxies.get(parts.scheme) or urllib.request.proxy_bypass(parts.hostname or ""):
+    if not proxies.get(parts.scheme):
+        return None
+    # the standard library's own no_proxy matching (untyped in typeshed)
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):  # type: ignore[attr-defined]
         return None
     return proxies[parts.scheme]
 

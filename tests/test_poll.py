@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -193,8 +194,10 @@ def test_the_poll_keeps_the_per_host_delay(tmp_path: Path, site: FixtureSite) ->
 
 
 def test_proxy_for_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    proxies = {"http": "http://127.0.0.9:3128"}
+    monkeypatch.setenv("http_proxy", "http://127.0.0.9:3128")
     monkeypatch.setenv("no_proxy", "127.0.0.2,feeds.example")
+    monkeypatch.delenv("https_proxy", raising=False)
+    proxies = urllib.request.getproxies()
     assert proxy_for("http://127.0.0.3/feed.xml", proxies) == "http://127.0.0.9:3128"
     assert proxy_for("http://127.0.0.2/feed.xml", proxies) is None
     assert proxy_for("http://feeds.example/rss", proxies) is None

@@ -35,7 +35,7 @@ def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
         if article is None:
             result.errors += 1
             continue
-        item = {"kind": "entry", "source": result.source, "entry": entry}
+        item = {"kind": "entry", "source": result.source, "entry": entry, "article": article}
         found = archive.find_article(article.urls, result.source, entry.guid, article.fingerprint)
         if found is None and archive.is_known_url(article.url):
             result.seen += 1  # seen before and not archived (off-topic, or pruned)
