@@ -23,6 +23,7 @@ class CrawlOptions:
     every: float = 900.0
     fetch_articles: bool = True
     obey_robots: bool = True
+    allow_private: bool = False  # follow links into loopback/private/link-local networks
     per_host: int = 2
     delay: float = 1.0
     timeout: float = 30.0

@@ -50,6 +50,8 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
             "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
             # before robots.txt and the network: known article pages are never requested
             "crawler.middlewares.SeenFilterMiddleware": 50,
+            # links (and redirects) into private networks: not followed (SSRF)
+            "crawler.middlewares.PrivateAddressMiddleware": 60,
             # a listing its poll already received (crawler.poll) is not requested again
             "crawler.middlewares.PrefetchedMiddleware": 90,
             # 429/503: pause the host for its Retry-After, then try again

@@ -8,6 +8,7 @@ lower-case the host.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -121,3 +122,20 @@ def amp_to_canonical_guess(url: str) -> str | None:
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
+
+
+def non_public_address(address: str) -> bool:
+    """Whether an IP address is off the public internet: loopback, private, link-local (the
+    cloud metadata service's 169.254.169.254), shared, reserved, multicast or unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def ip_literal(host: str) -> str | None:
+    """``host`` itself when it is an IP address (IPv6 without brackets), else None."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None

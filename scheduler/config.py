@@ -419,6 +419,12 @@ SCHEMA: tuple[Table, ...] = (
             Key("every", DURATION, "15m", "default source schedule", duration_at_least(1)),
             Key("fetch_articles", BOOLEAN, True, "fetch each feed item's page"),
             Key("obey_robots", BOOLEAN, True, "honour robots.txt"),
+            Key(
+                "allow_private",
+                BOOLEAN,
+                False,
+                "follow links into loopback, private and link-local networks",
+            ),
             Key("per_host", INTEGER, 2, "concurrent requests to one host", at_least(1)),
             Key(
                 "delay",
@@ -1068,6 +1074,9 @@ every = "15m"
 fetch_articles = true
 # honour robots.txt (default true)
 obey_robots = true
+# follow links (and redirects) from feeds, sitemaps and pages into loopback, private or
+# link-local networks; sources' own URLs are always allowed (default false)
+allow_private = false
 # concurrent requests to one host, across all sources (default 2)
 per_host = 2
 # least time between two requests to one host; "0s" for local tests (default "1s")

@@ -369,7 +369,7 @@ def test_five_mistakes_are_all_reported_formatted_and_sorted() -> None:
     prefix = str(path)
     assert lines[0] == (
         f"{prefix}:14: crawl.evry: unknown key; expected one of: user_agent, every, "
-        "fetch_articles, obey_robots, per_host, delay, timeout, max_page_bytes; "
+        "fetch_articles, obey_robots, allow_private, per_host, delay, timeout, max_page_bytes; "
         "did you mean 'every'?"
     )
     assert lines[1] == (

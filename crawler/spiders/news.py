@@ -17,7 +17,7 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.middlewares import SEEN
+from crawler.middlewares import PRIVATE, SEEN
 from crawler.model import Source
 from crawler.passes import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext, SourceResult
 from crawler.settings import HANDLED_STATUSES
@@ -53,6 +53,8 @@ def describe_failure(cls: str, detail: str) -> tuple[str, str]:
     lowered = detail.lower()
     if "robots.txt" in lowered:
         return "RobotsDisallowed", "robots.txt forbids this URL; ask the site or remove the source"
+    if PRIVATE in lowered:
+        return "PrivateAddress", detail
     if "redirect" in lowered:
         return "RedirectLoop", f"too many redirects (a redirect loop?): {detail}"
     if "maxsize" in lowered or "max size" in lowered or "exceeds" in lowered:
@@ -265,6 +267,12 @@ class NewsSpider(scrapy.Spider):
             return
         if SEEN in str(failure.value):
             self.result(request.meta).seen += 1
+            return
+        if PRIVATE in str(failure.value):  # a policy, not a failure: not tried again
+            result = self.result(request.meta)
+            result.errors += 1
+            result.warn(str(failure.value))
+            self.logger.warning("%s: %s", result.source, failure.value)
             return
         _, message = describe_failure(
             failure.type.__name__ if failure.type else "Error", str(failure.value)
