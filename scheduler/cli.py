@@ -20,6 +20,7 @@ from crawler.query import QueryError, parse
 from scheduler import SchedulerError
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
 from scheduler.durations import parse_duration
+from scheduler.secrets import RedactingFilter, channel_secrets
 
 log = logging.getLogger("newswatch")
 
@@ -40,7 +41,12 @@ def _config_path(args: argparse.Namespace) -> str:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load(_config_path(args))
+    config = load(_config_path(args))
+    # from here on, no log line shows a channel's password, signing key or URL token
+    redacting = RedactingFilter(channel_secrets(config.channels))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)
+    return config
 
 
 def _since(text: str | None) -> datetime | None:

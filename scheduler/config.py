@@ -31,6 +31,7 @@ from crawler.query import parse as parse_query
 from scheduler import SchedulerError
 from scheduler.durations import format_duration, parse_duration
 from scheduler.schedule import cron_trigger
+from scheduler.secrets import channel_secrets, redact
 
 KeyPath = tuple[str | int, ...]
 
@@ -585,8 +586,31 @@ def _load(path: str | Path, environ: Mapping[str, str]) -> tuple[Config | None, 
         return None, [_syntax_problem(file, text, str(exc), locator.duplicate_line)]
     loader = _Loader(file, locator.lines, environ)
     config = loader.run(Path(path), data)
-    problems = sorted(loader.problems, key=lambda problem: problem.line)
+    secrets = channel_secrets(_raw_channels(data, environ))
+    problems = sorted(
+        (Problem(p.file, p.line, p.key, redact(p.message, secrets)) for p in loader.problems),
+        key=lambda problem: problem.line,
+    )
     return (None if problems else config), problems
+
+
+def _raw_channels(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Channel]:
+    """The `[channels]` tables as written (strings expanded), valid or not: their secrets must
+    not appear in the problems reported about them."""
+    channels: dict[str, Channel] = {}
+    tables = data.get("channels")
+    if not isinstance(tables, dict):
+        return channels
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            continue
+        options: dict[str, object] = {
+            str(key): expand(value, environ)[0] if isinstance(value, str) else str(value)
+            for key, value in table.items()
+        }
+        apprise = options.get("type") == "apprise"
+        channels[str(name)] = Channel(str(name), "apprise" if apprise else "webhook", options)
+    return channels
 
 
 def _syntax_problem(file: str, text: str, message: str, duplicate_line: int | None) -> Problem:

@@ -30,6 +30,7 @@ from crawler.model import Channel
 from scheduler.notify import DeliveryError, Message, Sender, registry
 from scheduler.render import alert_payload, article_view, digest_payload, story_view
 from scheduler.schedule import retry_at
+from scheduler.secrets import channel_secrets, redact
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class _Batch:
         limit: int,
     ) -> None:
         self.archive, self.clock = archive, clock
+        self.secrets = channel_secrets(channels)  # masked in the errors kept for `alerts`
         senders = senders if senders is not None else registry()
         self.report = DeliveryReport()
         make_digests(archive, clock)
@@ -210,7 +212,7 @@ class _Batch:
         if outcome is None:
             self.running -= 1
             return
-        self.report.add(outcome.row, _record(self.archive, outcome, self.clock))
+        self.report.add(outcome.row, _record(self.archive, outcome, self.clock, self.secrets))
 
     def finish(self) -> DeliveryReport:
         for thread in self.threads:
@@ -227,20 +229,23 @@ def _message(archive: Archive, row: dict[str, Any]) -> Message:
     return Message(row["event"], row["delivery"], json.loads(row["payload"]), body)
 
 
-def _record(archive: Archive, outcome: _Outcome, clock: Callable[[], datetime]) -> str:
+def _record(
+    archive: Archive, outcome: _Outcome, clock: Callable[[], datetime], secrets: tuple[str, ...]
+) -> str:
     row, error = outcome.row, outcome.error
     now = clock()
     if error is None:
         archive.mark_sent(row["id"], now)
         return "sent"
     if isinstance(error, DeliveryError):
+        text = redact(str(error), secrets)
         when = retry_at(
             row["attempts"] + 1, now, parse_iso(row["expires"]), error.retry_after, random.random()
         )
-        archive.mark_attempt_failed(row["id"], now, str(error), when)
+        archive.mark_attempt_failed(row["id"], now, text, when)
         if when is None:
             log.error(
-                "delivery %s to %s failed for good: %s", row["delivery"], row["channel"], error
+                "delivery %s to %s failed for good: %s", row["delivery"], row["channel"], text
             )
             return "failed"
         log.warning(
@@ -248,10 +253,11 @@ def _record(archive: Archive, outcome: _Outcome, clock: Callable[[], datetime]) 
             row["delivery"],
             row["channel"],
             iso(when),
-            error,
+            text,
         )
         return "retrying"
     # a bug in a sender: recorded on the row, never retried blindly
-    archive.mark_attempt_failed(row["id"], now, f"{type(error).__name__}: {error}", None)
-    log.error("delivery %s failed: %s", row["delivery"], error)
+    text = redact(f"{type(error).__name__}: {error}", secrets)
+    archive.mark_attempt_failed(row["id"], now, text, None)
+    log.error("delivery %s failed: %s", row["delivery"], text)
     return "failed"

@@ -1,10 +1,13 @@
-"""Webhook channel: POST the JSON body, signed with HMAC-SHA256 when a secret is set."""
+"""Webhook channel: POST the JSON body, signed with HMAC-SHA256 when a secret is set; a
+``user:password@`` in the URL is sent as HTTP Basic authentication."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from crawler.httputil import parse_retry_after
@@ -40,12 +43,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
+def with_credentials(url: str, headers: dict[str, str]) -> str:
+    """``url`` without its ``user:password@``, which becomes HTTP Basic authentication
+    (urllib would take it for part of the host name and look that up)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    headers["Authorization"] = f"Basic {token}"
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
 def send(channel: Channel, message: Message) -> None:
-    url = str(channel.options["url"])
+    headers = headers_for(channel, message)
+    url = with_credentials(str(channel.options["url"]), headers)
     timeout = float(channel.options.get("timeout", 10.0))  # type: ignore[arg-type]
-    request = urllib.request.Request(
-        url, data=message.body, headers=headers_for(channel, message), method="POST"
-    )
+    request = urllib.request.Request(url, data=message.body, headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=timeout) as response:
             status = response.status
