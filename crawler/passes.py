@@ -52,6 +52,7 @@ class SourceResult:
     seen: int = 0  # entries already known (duplicates, unchanged, seen before)
     off_topic: int = 0  # entries outside [topic], remembered as seen
     errors: int = 0  # entries that could not be processed
+    unstored: int = 0  # of which the archive failed to store (disk full, locked, ...)
     error_class: str | None = None
     error: str | None = None
     warning: str | None = None
@@ -162,7 +163,7 @@ async def crawl_pass(
         result = ctx.result(source.name)
         if result.finished is None:
             result.finished = now
-        if result.status == "error" or stopped or result.truncated:
+        if result.status == "error" or stopped or result.truncated or result.unstored:
             # read the whole listing again next time: some of its items were not processed
             result.validators = None
     return ctx.results

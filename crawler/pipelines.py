@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any, Self
 
@@ -76,6 +77,11 @@ class ArchivePipeline:
                     self._store(source, article)
             elif kind == "page_failed":
                 self._page_failed(source, item["url"], item["info"], item["error"])
+        except sqlite3.Error as exc:  # the archive, not the item: it is read again next pass
+            result = self.ctx.result(source)
+            result.errors += 1
+            result.unstored += 1
+            log.error("%s: could not archive %s: %s", source, item.get("url"), exc)
         except Exception as exc:
             self.ctx.result(source).errors += 1
             log.exception("%s: could not archive %s: %s", source, item.get("url"), exc)

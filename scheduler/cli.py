@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -558,6 +559,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"newswatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        if args.debug:
+            raise
+        print(
+            f"newswatch: the archive could not be written ({exc}): check the free disk space "
+            "and that no other program holds the file locked, then run the command again; "
+            "what was committed before is kept, and unfinished work is redone",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

@@ -38,3 +38,16 @@ def site_factory() -> Iterator[Callable[..., FixtureSite]]:
     yield start
     for fixture_site in reversed(started):
         fixture_site.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="the fault-injection suite's long mode (tests/reliability): 200 kill rounds",
+    )
+
+
+@pytest.fixture
+def soak(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--soak"))
