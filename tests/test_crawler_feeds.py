@@ -262,3 +262,42 @@ def test_a_crawl_stores_guids_as_written_whatever_the_content_location(
         f"{site.url}/news/2025/06/radar.html",
         f"{site.url}/news/2025/06/fish-chips.html",
     }
+
+
+LAUGHS = (
+    b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+<!ENTITY lol "lol">
+"""
+    + b"".join(
+        b'<!ENTITY lol%d "%s">\n' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
+        for n in range(1, 10)
+    )
+    + b"""]>
+<rss version="2.0"><channel><title>t</title>
+<item><title>&lol9;</title><link>http://127.0.0.1/a</link></item>
+<item><title>Fine</title><link>http://127.0.0.1/b</link></item>
+</channel></rss>"""
+)
+
+
+def test_billion_laughs_in_a_feed_is_never_expanded() -> None:
+    result = parse_feed(LAUGHS)
+    assert result.error is None
+    titles = [e.title or "" for e in result.entries]
+    assert "Fine" in titles
+    assert all(len(t) < 1000 for t in titles)  # 10^9 "lol"s would be 3 GB
+
+
+def test_an_external_entity_in_a_feed_is_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT", encoding="utf-8")
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+        '<rss version="2.0"><channel><title>t</title><item><title>A &xxe; B</title>'
+        "<link>http://127.0.0.1/a</link><description>x &xxe; y</description></item>"
+        "</channel></rss>"
+    ).encode()
+    result = parse_feed(body)
+    text = " ".join(f"{e.title} {e.summary}" for e in result.entries)
+    assert result.entries and "TOP-SECRET-CONTENT" not in text
