@@ -17,6 +17,9 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
 import os
+import select
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -75,10 +78,45 @@ def extraction_pool() -> ProcessPoolExecutor:
     """One extraction worker per core, all started at once. Creating it waits for the fork
     server to have loaded: call it off the event loop."""
     workers = os.cpu_count() or 2
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    )
     for _ in range(workers):
         pool.submit(warm_up)
     return pool
+
+
+def watch_parent(pid: int) -> None:
+    """In a worker: exit as soon as process ``pid`` (the one that made the pool) is gone.
+
+    A killed crawl never shuts its pool down, and the workers, waiting on a queue whose other
+    end they hold themselves, would wait forever (and keep the fork server alive): measured,
+    every SIGKILLed pass left three processes behind."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel) or already gone
+            while _alive(pid):
+                time.sleep(1.0)
+        else:
+            select.select([handle], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="newswatch-watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def warm_up() -> None:

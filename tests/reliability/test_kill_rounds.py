@@ -84,3 +84,64 @@ def test_sigkill_rounds_lose_nothing(tmp_path: Path, site: FixtureSite, soak: bo
     if report:
         Path(report).write_text(json.dumps(dict(figures), indent=1) + "\n", encoding="utf-8")
     print(dict(figures))
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (read from /proc), at any depth."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_crawl_leaves_no_worker_behind(tmp_path: Path, site: FixtureSite) -> None:
+    """SIGKILL while the extraction workers run: they and their fork server go too."""
+    serve_articles(site, N)
+    with WebhookReceiver() as hook:
+        config = write_config(tmp_path, config_text(site, hook))
+        proc = subprocess.Popen(
+            [*command(), "-c", str(config), "crawl"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            below: set[int] = set()
+            while len(below) < 3 and time.monotonic() < deadline:  # fork server + workers
+                below = {p for p in descendants(proc.pid) if "forkserver" in cmdline(p)}
+                time.sleep(0.05)
+            assert len(below) >= 3, below
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(alive(p) for p in below) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in below if alive(p)], "workers outlived the killed crawl"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
