@@ -33,6 +33,23 @@ def newswatch(
     )
 
 
+def fake_dns_pass(config: Path) -> dict[str, Any]:
+    """One crawl pass of ``config`` through tests/passrun.py with the fake DNS resolver (no
+    real lookup leaves); each source's result as a dict."""
+    tests = Path(__file__).parent
+    run = subprocess.run(
+        [sys.executable, str(tests / "passrun.py"), str(config), "--fake-dns"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tests,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    results: dict[str, Any] = json.loads(run.stdout)
+    return results
+
+
 def json_out(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

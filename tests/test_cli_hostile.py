@@ -3,9 +3,6 @@ crash, and never stops the other sources. Real crawls against real local servers
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import FIXTURE_SITE
@@ -19,10 +16,8 @@ from hostile import (
     add_redirect_loop,
     add_wrong_charset,
 )
-from nw import db_rows, json_out, newswatch, write_config
+from nw import db_rows, fake_dns_pass, json_out, newswatch, write_config
 from servers import FixtureSite
-
-TESTS = Path(__file__).parent
 
 
 def feed(name: str, url: str) -> str:
@@ -114,16 +109,7 @@ def test_a_name_that_does_not_resolve(tmp_path: Path, site: FixtureSite) -> None
         feed("nowhere", "http://news.nowhere.invalid/feed.xml")
         + feed("good", f"{site.url}/feeds/defence.xml"),
     )
-    run = subprocess.run(
-        [sys.executable, str(TESTS / "passrun.py"), str(config), "--fake-dns"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=TESTS,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    results = json.loads(run.stdout)
+    results = fake_dns_pass(config)
     assert results["nowhere"]["status"] == "error"
     assert "does not resolve" in results["nowhere"]["error"]
     assert results["good"]["status"] == "ok" and results["good"]["new"] == 4

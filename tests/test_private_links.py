@@ -6,18 +6,15 @@ internal network (loopback, so refused like a private address)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nw import json_out, newswatch, write_config
+from nw import fake_dns_pass, json_out, newswatch, write_config
 from servers import FixtureSite
 
 from crawler.urls import ip_literal, non_public_address
 
-TESTS = Path(__file__).parent
 BODY = "<p>" + "Allied ministers met to discuss air defence along the eastern flank. " * 8 + "</p>"
 
 
@@ -128,16 +125,7 @@ def test_a_name_resolving_to_a_private_address_is_refused(
     site.set("/secret.html", page("Internal admin page"))
     site.set("/feeds/news.xml", rss((f"http://internal.test:{port}/secret.html", "X")))
     cfg = config(tmp_path, site)
-    run = subprocess.run(
-        [sys.executable, str(TESTS / "passrun.py"), str(cfg), "--fake-dns"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=TESTS,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)["outlet"]
+    result = fake_dns_pass(cfg)["outlet"]
     assert site.hits("/secret.html") == 0
     assert result["status"] == "warning" and "127.0.0.1" in result["warning"], result
 
