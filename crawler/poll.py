@@ -49,8 +49,9 @@ class Poll:
     etag: str | None
     last_modified: str | None
 
-    def headers(self, user_agent: str) -> dict[str, str]:
-        headers = {"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING}
+    def headers(self) -> dict[str, str]:
+        """The conditional GET's own headers (the session sends the User-Agent)."""
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
         if self.etag:
             headers["If-None-Match"] = self.etag
         if self.last_modified:
@@ -80,14 +81,14 @@ class RobotsCache:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def parser(
-        self, session: Any, netloc_url: str, timeout: float, proxy: str | None = None
+        self, session: Any, netloc_url: str, options: CrawlOptions, proxy: str | None = None
     ) -> Any:
         lock = self.locks.setdefault(netloc_url, asyncio.Lock())
         async with lock:
             found = self.entries.get(netloc_url)
             if found is not None and found[0] > self.clock():
                 return found[1]
-            parser = await _read_robots(session, netloc_url, timeout, proxy)
+            parser = await _read_robots(session, netloc_url, options, proxy)
             self.entries[netloc_url] = (self.clock() + ROBOTS_TTL, parser)
             return parser
 
@@ -95,7 +96,9 @@ class RobotsCache:
 ROBOTS = RobotsCache()  # one per process: the service keeps it across passes
 
 
-async def _read_robots(session: Any, netloc_url: str, timeout: float, proxy: str | None) -> Any:
+async def _read_robots(
+    session: Any, netloc_url: str, options: CrawlOptions, proxy: str | None
+) -> Any:
     import aiohttp
     from protego import Protego
 
@@ -103,7 +106,7 @@ async def _read_robots(session: Any, netloc_url: str, timeout: float, proxy: str
         async with session.get(
             f"{netloc_url}/robots.txt",
             headers={"Accept-Encoding": "identity"},
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=options.timeout),
             max_redirects=5,
             proxy=proxy,
         ) as response:
@@ -111,11 +114,22 @@ async def _read_robots(session: Any, netloc_url: str, timeout: float, proxy: str
                 return None
             if response.status >= 400:
                 return Protego.parse("")  # no robots.txt: everything allowed (RFC 9309)
-            body = await response.content.read(512_000)
-            return Protego.parse(body.decode("utf-8", errors="replace"))
+            body = await _whole_body(response, options.max_page_bytes)
+            return None if body is None else Protego.parse(body.decode("utf-8", "replace"))
     except Exception as exc:  # unreadable: the crawl's robots middleware decides
         log.debug("robots.txt of %s unreadable: %r", netloc_url, exc)
         return None
+
+
+async def _whole_body(response: Any, limit: int) -> bytes | None:
+    """All of the body (a single read returns only what has arrived so far), or None when it
+    grows past ``limit`` bytes."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _netloc_url(url: str) -> str:
@@ -198,7 +212,7 @@ async def _poll_one(
     import aiohttp
 
     if options.obey_robots:
-        parser = await robots.parser(session, _netloc_url(p.url), options.timeout, proxy)
+        parser = await robots.parser(session, _netloc_url(p.url), options, proxy)
         if parser is None or not parser.can_fetch(p.url, options.user_agent):
             return None
     host = urlsplit(p.url).hostname or ""
@@ -206,19 +220,17 @@ async def _poll_one(
     try:
         async with session.get(
             p.url,
-            headers=p.headers(options.user_agent),
+            headers=p.headers(),
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=options.timeout),
             proxy=proxy,
         ) as response:
             if response.status == 304:
                 return Answer(p.url, 304)
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > options.max_page_bytes:
-                    return None
+            body = await _whole_body(response, options.max_page_bytes)
+            if body is None:
+                return None
             headers = tuple((k, v) for k, v in response.headers.items())
-            return Answer(p.url, response.status, headers, bytes(body))
+            return Answer(p.url, response.status, headers, body)
     finally:
         slot.release()

@@ -129,6 +129,23 @@ def test_robots_txt_is_obeyed_by_the_poll(tmp_path: Path, site: FixtureSite) -> 
     assert "robots.txt" in (state["last_error"] or "")
 
 
+def test_a_long_robots_txt_is_read_to_its_end(tmp_path: Path, site: FixtureSite) -> None:
+    """The rule that forbids the feed comes after 300 kB of comments: the poll must not stop
+    at the first chunk it receives."""
+    site.set("/feeds/a.xml", rss(("a1", "Story")))
+    config = config_for(tmp_path, site, ["a"])
+    crawl_all(config)
+    comments = "".join(f"# line {i} of a long robots.txt\n" for i in range(10_000))
+    robots = f"{comments}User-agent: *\nDisallow: /feeds/\n"
+    site.set("/robots.txt", robots, content_type="text/plain")
+    site.clear()
+
+    crawl_all(config)
+
+    assert site.hits("/feeds/a.xml") == 0
+    assert sources_json(config)["a"]["status"] == "error"
+
+
 def test_an_error_answer_is_recorded_by_the_crawl(tmp_path: Path, site: FixtureSite) -> None:
     site.set("/feeds/a.xml", rss(("a1", "Story")))
     config = config_for(tmp_path, site, ["a"])
