@@ -17,7 +17,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 from crawler.httputil import parse_retry_after
-from crawler.urls import canonical_url, ip_literal, non_public_address
+from crawler.urls import canonical_url, host_of, ip_literal, non_public_address
 
 SEEN = "already in the archive"
 
@@ -164,7 +164,7 @@ class PrivateAddressMiddleware:
         if ctx.options.allow_private:
             raise NotConfigured("[crawl] allow_private is on")
         self.sources = {s.name: s.url for s in ctx.sources}
-        self.hosts = {s.name: urlparse_cached(Request(s.url)).hostname for s in ctx.sources}
+        self.hosts = {s.name: host_of(s.url) for s in ctx.sources}
         self.passed: set[str] = set()  # hosts let through in this pass
 
     @classmethod
