@@ -4,7 +4,7 @@ A channel's secrets are its SMTP password, its webhook signing key, and the toke
 carries (an Apprise URL's credentials and path, a webhook URL's password and query values):
 libraries and servers put them into error messages, so every text newswatch shows or keeps
 from outside (log lines, delivery errors in `alerts`, config problems) goes through `redact`.
-Pure functions.
+Pure functions, and the logging filter that applies them to every log record.
 """
 
 from __future__ import annotations
