@@ -203,8 +203,8 @@ def _polls(ctx: PassContext) -> list[Poll]:
 
 
 def _after_polls(ctx: PassContext, answers: dict[str, Answer]) -> list[Source]:
-    """Record the 304s as the sources' runs, keep the other answers for the crawl; the sources
-    still to crawl."""
+    """Record the 304s and the timeouts as the sources' runs, keep the other answers for the
+    crawl; the sources still to crawl."""
     crawled = []
     for source in ctx.sources:
         answer = answers.get(source.name)
@@ -213,10 +213,24 @@ def _after_polls(ctx: PassContext, answers: dict[str, Answer]) -> list[Source]:
             result.http_status, result.status = 304, "not_modified"
             result.finished = ctx.clock()
             continue
+        if answer is not None and answer.timed_out is not None:
+            result = ctx.result(source.name)
+            result.fail(*timeout_error(answer.url, answer.timed_out))
+            result.finished = ctx.clock()
+            continue
         if answer is not None:
             ctx.prefetched[source.name] = answer
         crawled.append(source)
     return crawled
+
+
+def timeout_error(url: str, seconds: float) -> tuple[str, str]:
+    """The error class and message of a listing that did not answer in time, worded as the
+    crawl words its own (Scrapy's DownloadTimeoutError)."""
+    from crawler.spiders.news import describe_failure
+
+    detail = f"Getting {url} took longer than {seconds:g} seconds."
+    return describe_failure("DownloadTimeoutError", detail)
 
 
 async def _unless_stopped(task: asyncio.Future[Any], stop: asyncio.Event | None) -> Any:

@@ -15,9 +15,11 @@ What a poll decides is small on purpose:
   redirect): handed to the crawl as the listing's response
   (``crawler.middlewares.PrefetchedMiddleware``), so the listing is requested once, and the
   answer is decompressed, followed, parsed or recorded as an error exactly as a downloaded one.
-- no answer (a connection or TLS failure, a timeout, a body over the limit) or robots.txt
-  refusing or unreadable: left to the crawl, which fetches the listing and records what happens,
-  as it does for every listing that is not polled.
+- no answer within ``timeout``: the source's error (``DownloadTimeoutError``, as the crawl
+  records it), so a server that hangs is not asked twice in one pass.
+- no answer for another reason (a connection or TLS failure, a body over the limit) or
+  robots.txt refusing or unreadable: left to the crawl, which fetches the listing and records
+  what happens, as it does for every listing that is not polled.
 """
 
 from __future__ import annotations
@@ -61,12 +63,18 @@ class Poll:
 
 @dataclass(frozen=True)
 class Answer:
-    """A 304, or an answer to hand to the crawl (raw: still content-encoded)."""
+    """A 304, an answer to hand to the crawl (raw: still content-encoded), or a timeout
+    (``timed_out``: status 0, nothing received in time)."""
 
     url: str
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    timed_out: float | None = None  # the timeout (s) the listing did not answer within
+
+    @staticmethod
+    def timeout(url: str, seconds: float) -> Answer:
+        return Answer(url, 0, timed_out=seconds)
 
 
 @dataclass
@@ -180,6 +188,8 @@ async def poll(
             try:
                 proxy = proxy_for(p.url, proxies)
                 return p.source, await _poll_one(session, p, options, gate, robots, proxy)
+            except TimeoutError:  # aiohttp's total timeout: asked once, recorded as such
+                return p.source, Answer.timeout(p.url, options.timeout)
             except Exception as exc:  # left to the crawl, which reports it
                 log.debug("%s: poll of %s failed: %r", p.source, p.url, exc)
                 return p.source, None

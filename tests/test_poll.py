@@ -176,22 +176,29 @@ def test_a_redirect_answer_is_followed_by_the_crawl(tmp_path: Path, site: Fixtur
     assert titles(config) == {"Story", "Moved story"}
 
 
-def test_a_listing_that_does_not_answer_is_left_to_the_crawl(
+def test_a_listing_that_does_not_answer_in_time_is_asked_once(
     tmp_path: Path, site: FixtureSite
 ) -> None:
     site.set("/feeds/a.xml", rss(("a1", "Story")))
     config = config_for(tmp_path, site, ["a"], crawl='delay = "0s"\ntimeout = "1s"\n')
     crawl_all(config)
-    site.set("/feeds/a.xml", rss(("a1", "Story")), delay=3)
+    site.set("/feeds/a.xml", rss(("a1", "Story"), ("a2", "Later story")), delay=3)
     site.clear()
 
     crawl_all(config)
 
-    # no answer within the timeout: the crawl tried once more and recorded the timeout
-    assert site.hits("/feeds/a.xml") == 2
+    # no answer within the timeout: recorded as the crawl records it, and not asked again
+    assert site.hits("/feeds/a.xml") == 1
     state = sources_json(config)["a"]
     assert state["status"] == "error"
-    assert "Timeout" in (state["last_error_class"] or ""), state
+    assert state["last_error_class"] == "DownloadTimeoutError", state
+    assert "did not answer in time" in state["last_error"], state
+
+    # the server is back: the next run reads the whole listing (no validators after an error)
+    site.set("/feeds/a.xml", rss(("a1", "Story"), ("a2", "Later story")))
+    crawl_all(config)
+    assert sources_json(config)["a"]["status"] == "ok"
+    assert titles(config) == {"Story", "Later story"}
 
 
 def test_the_poll_keeps_the_per_host_delay(tmp_path: Path, site: FixtureSite) -> None:

@@ -221,8 +221,10 @@ class NewsSpider(scrapy.Spider):
         for url, info in urls:
             count = self.new_page_counts.get(source, 0)
             if count >= MAX_NEW_PAGES:
-                self.logger.info("%s: more than %d new pages; the rest next pass", source, count)
-                self.ctx.result(source).truncated = True  # read the listing again next pass
+                result = self.ctx.result(source)
+                if not result.truncated:  # said once, however long the listing
+                    self.logger.info("%s: over %d new pages; the rest next pass", source, count)
+                result.truncated = True  # read the listing again next pass
                 return
             canonical = canonical_url(url)
             if canonical in self.requested or self.ctx.archive.is_known_url(canonical):

@@ -5,8 +5,10 @@ and a delivery id reaches the receiver twice only for the one send in flight whe
 Each round is a fresh archive: `newswatch crawl` of a feed whose items' pages are fetched
 (through the extraction workers) and whose alerts go to a webhook receiver that answers each
 POST after 50 ms, killed with SIGKILL after a random delay; then `crawl --all` again, which
-must finish the work. `--soak` runs 200 rounds instead of 20. With NEWSWATCH_RELIABILITY_REPORT
-set to a file, the figures of the run are written there as JSON (docs/reliability.md)."""
+must finish the work. The service rounds do the same to `newswatch run` (killed mid-pass or
+mid-delivery, then started again until everything is delivered, then stopped with SIGTERM).
+`--soak` runs 200 and 100 rounds instead of 20 and 10. With NEWSWATCH_RELIABILITY_REPORT set
+to a file, the figures of the run are written there as JSON (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 from helpers import count, integrity, serve_articles
-from nw import command, newswatch, write_config
-from servers import FixtureSite, WebhookReceiver
+from nw import Service, command, newswatch, write_config
+from servers import FixtureSite, WebhookReceiver, free_port
 
 SEED = 20261128
 N = 12  # articles (and alerts) per round
@@ -80,10 +82,94 @@ def test_sigkill_rounds_lose_nothing(tmp_path: Path, site: FixtureSite, soak: bo
             figures["deliveries"] += len(set(ids))
     figures["rounds"] = rounds
     figures["deliveries lost"] = 0
-    report = os.environ.get("NEWSWATCH_RELIABILITY_REPORT")
-    if report:
-        Path(report).write_text(json.dumps(dict(figures), indent=1) + "\n", encoding="utf-8")
-    print(dict(figures))
+    report("newswatch crawl", figures)
+
+
+def report(name: str, figures: Counter[str]) -> None:
+    """Add this test's figures to the JSON file NEWSWATCH_RELIABILITY_REPORT names."""
+    print(name, dict(figures))
+    path = os.environ.get("NEWSWATCH_RELIABILITY_REPORT")
+    if path:
+        file = Path(path)
+        known = json.loads(file.read_text(encoding="utf-8")) if file.exists() else {}
+        known[name] = dict(figures)
+        file.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
+
+
+def service_config_text(site: FixtureSite, hook: WebhookReceiver) -> str:
+    return (
+        config_text(site, hook).replace('feed.xml"\n', 'feed.xml"\nevery = "1h"\n', 1)
+        + f'\n[service]\nlisten = "127.0.0.1:{free_port()}"\n'
+    )
+
+
+def test_sigkill_rounds_of_the_service_lose_nothing(
+    tmp_path: Path, site: FixtureSite, soak: bool
+) -> None:
+    """`newswatch run` killed at a random moment of its first pass (crawling, extracting,
+    archiving or delivering), then started again: it finishes the work and sends nothing twice
+    but the send in flight."""
+    rounds = 100 if soak else 10
+    rng = random.Random(SEED + 1)
+    serve_articles(site, N)
+    figures: Counter[str] = Counter()
+    with WebhookReceiver(responses=[(200, {}, b"ok", 0.05)]) as hook:
+        for n in range(rounds):
+            folder = tmp_path / f"round-{n}"
+            folder.mkdir()
+            config = write_config(folder, service_config_text(site, hook))
+            db = folder / "nw.db"
+            hook.clear()
+            hits = sites_hit(site)
+            first = Service(config, "first")
+            time.sleep(rng.uniform(0.8, 4.0))
+            if first.process.poll() is not None:
+                raise AssertionError(f"round {n}: run exited early\n{first.output()}")
+            delivered = len(hook.requests)
+            first.kill()
+            figures[
+                "killed while delivering"
+                if delivered
+                else "killed while crawling"
+                if sites_hit(site) > hits
+                else "killed while starting"
+            ] += 1
+            if delivered == N:
+                figures["killed after delivering everything"] += 1
+            assert integrity(db) == "ok", f"round {n}"
+
+            second = Service(config, "second")
+            try:
+                second.wait_for_output("watching", timeout=60)
+                deadline = time.monotonic() + 90
+                while not (
+                    db.exists()
+                    and count(db, "SELECT count(*) FROM outbox WHERE status = 'sent'") == N
+                ):
+                    assert second.process.poll() is None, f"round {n}\n{second.output()}"
+                    assert time.monotonic() < deadline, f"round {n}: unfinished\n{second.output()}"
+                    time.sleep(0.1)
+                assert second.stop(signal.SIGTERM) == 0, f"round {n}\n{second.output()}"
+            finally:
+                second.kill()
+            assert "Traceback" not in second.err.read_text(errors="replace"), second.output()
+
+            assert integrity(db) == "ok", f"round {n}"
+            assert count(db, "SELECT count(*) FROM articles") == N, f"round {n}: articles lost"
+            assert count(db, "SELECT count(*) FROM outbox") == N, f"round {n}: alerts lost"
+            ids = [r.headers["X-Newswatch-Delivery"] for r in hook.requests]
+            assert len(set(ids)) == N, f"round {n}: not every alert delivered"
+            repeats = len(ids) - len(set(ids))
+            assert repeats <= 1, f"round {n}: {repeats} deliveries repeated"
+            figures["deliveries repeated (in flight at the kill)"] += repeats
+            figures["deliveries"] += len(set(ids))
+    figures["rounds"] = rounds
+    figures["deliveries lost"] = 0
+    report("newswatch run", figures)
+
+
+def sites_hit(site: FixtureSite) -> int:
+    return sum(site.hits(path) for path in ("/feed.xml", "/robots.txt"))
 
 
 def descendants(pid: int) -> set[int]:
