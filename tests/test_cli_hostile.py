@@ -134,3 +134,43 @@ def test_real_malformed_feeds_from_the_wild(tmp_path: Path, site: FixtureSite) -
     runs = db_rows(tmp_path / "nw.db", "SELECT source, status FROM runs")
     assert len(runs) == len(files)
     assert all(r["status"] in ("ok", "warning", "error") for r in runs)
+
+
+def test_gzip_bombs_are_cut_off_whether_polled_or_crawled(
+    tmp_path: Path, site: FixtureSite
+) -> None:
+    """60 MB of XML gzipped to about 175 kB, sent with Content-Encoding: gzip: on a first run
+    (the crawl fetches it) and after a good run (the poll receives it and hands it on), it is
+    the source's error once it inflates past max_page_bytes, and memory stays bounded."""
+    good = (FIXTURE_SITE / "feeds/defence.xml").read_bytes()
+    with HugeServer(60_000_000, compress="encoding") as bomb:
+        bomb_bytes = bomb.compressed()
+        site.set("/feeds/turns.xml", good, content_type="application/rss+xml")
+        config = write_config(
+            tmp_path,
+            '[crawl]\ndelay = "0s"\ntimeout = "10s"\nmax_page_bytes = 1_000_000\n\n'
+            + feed("bomb", f"{bomb.url}/feed.xml")
+            + feed("turns", f"{site.url}/feeds/turns.xml"),
+        )
+        first = newswatch(config, "crawl")
+        assert first.returncode == 0, first.stderr
+        sources = {s["name"]: s for s in json_out(newswatch(config, "sources", "--json"))}
+        assert sources["bomb"]["status"] == "error", sources["bomb"]
+        assert "max_page_bytes" in sources["bomb"]["last_error"]
+        assert sources["turns"]["status"] == "ok"
+
+        site.set(
+            "/feeds/turns.xml",
+            bomb_bytes,
+            headers={"Content-Encoding": "gzip"},
+            content_type="application/rss+xml",
+        )
+        site.clear()
+        second = newswatch(config, "crawl", "--all")
+    assert second.returncode == 1, second.stderr  # every source attempted failed
+    assert "Traceback" not in second.stderr
+    assert site.hits("/feeds/turns.xml") == 1  # polled, then handed to the crawl
+    sources = {s["name"]: s for s in json_out(newswatch(config, "sources", "--json"))}
+    assert sources["turns"]["status"] == "error", sources["turns"]
+    assert "max_page_bytes" in sources["turns"]["last_error"], sources["turns"]
+    assert sources["turns"]["articles_24h"] == 4  # what the good run archived is kept

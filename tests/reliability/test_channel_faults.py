@@ -1,7 +1,8 @@
-"""Failing channels against the real `newswatch crawl`: an SMTP server answering 4xx and then
-2xx, one closing the connection mid-session, a webhook receiver timing out, answering 500 and
-429 with Retry-After before it accepts. Every alert arrives in the end, once (a send that timed
-out in flight may arrive twice: its delivery id says so), and the retries wait as told."""
+"""Failing channels against the real `newswatch crawl`: an SMTP server refusing connections
+(down), answering 4xx and then 2xx, closing the connection mid-session; a webhook receiver
+answering slowly, timing out, answering 500 and 429 with Retry-After before it accepts. Every
+alert arrives in the end, once (a send that timed out in flight may arrive twice: its delivery
+id says so), and the retries wait as told."""
 
 from __future__ import annotations
 
@@ -143,3 +144,57 @@ def test_webhook_timeout_500_and_429_then_accepting(tmp_path: Path, site: Fixtur
         assert (row["status"], row["attempts"]) == ("sent", 4)
         ids = [r.headers["X-Newswatch-Delivery"] for r in hook.requests]
         assert len(ids) == 4 and len(set(ids)) == 1  # one delivery id, four attempts
+
+
+def test_smtp_refusing_connections_then_up_delivers_each_alert_once(
+    tmp_path: Path, site: FixtureSite
+) -> None:
+    """The mail server is down (nothing listens on its port): the alerts wait with the reason,
+    the crawl is not held up, and they go out once the server is back."""
+    site.set("/wire.xml", feed(N), content_type="application/xml")
+    port = free_port()
+    config = config_for(
+        tmp_path,
+        site,
+        f'type = "email"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        'from = "newswatch@example.org"\nto = ["desk@example.org"]\ntimeout = "5s"\n',
+    )
+    db = tmp_path / "nw.db"
+    started = time.monotonic()
+    first = newswatch(config, "crawl")
+    assert first.returncode == 0, first.stderr
+    assert time.monotonic() - started < 30
+    assert statuses(db) == ["pending"] * N
+    errors = {r["last_error"] for r in db_rows(db, "SELECT last_error FROM outbox")}
+    assert all("connection refused" in (e or "") for e in errors), errors
+    alerts = newswatch(config, "alerts")
+    assert "connection refused" in alerts.stdout, alerts.stdout
+
+    handler = FlakySMTP([])
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        retry_now(db)
+        assert newswatch(config, "crawl").returncode == 0
+        assert statuses(db) == ["sent"] * N
+        ids = [m["Message-ID"] for m in handler.received]
+        assert len(ids) == len(set(ids)) == N
+    finally:
+        controller.stop()
+
+
+def test_a_slow_webhook_within_its_timeout_gets_each_alert_once(
+    tmp_path: Path, site: FixtureSite
+) -> None:
+    """Each answer takes 1.5 s of a 5 s timeout: slow is not failed, nothing is sent twice."""
+    site.set("/wire.xml", feed(N), content_type="application/xml")
+    with WebhookReceiver(responses=[(200, {}, b"ok", 1.5)]) as hook:
+        config = config_for(
+            tmp_path, site, f'type = "webhook"\nurl = "{hook.url}"\ntimeout = "5s"\n'
+        )
+        db = tmp_path / "nw.db"
+        assert newswatch(config, "crawl").returncode == 0
+        rows = db_rows(db, "SELECT status, attempts FROM outbox")
+        assert [(r["status"], r["attempts"]) for r in rows] == [("sent", 1)] * N, rows
+        ids = [r.headers["X-Newswatch-Delivery"] for r in hook.requests]
+        assert len(ids) == len(set(ids)) == N
