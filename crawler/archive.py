@@ -48,6 +48,15 @@ class ArchiveError(CrawlerError):
     """The archive file cannot be opened, is locked, or was written by a newer newswatch."""
 
 
+def write_trouble(exc: BaseException) -> str:
+    """What an SQLite error while writing the archive means and what to do about it (the
+    command line and the service's log add what happens next)."""
+    return (
+        f"the archive could not be written ({exc}): check the free disk space and that no "
+        "other program holds the file locked"
+    )
+
+
 def iso(dt: datetime) -> str:
     """UTC ISO 8601 with ``Z``, to the second."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class PassContext:
     results: dict[str, SourceResult] = field(default_factory=dict)
     pages_requested: int = 0  # article pages asked for so far in this pass
     make_pool: Callable[[], Executor] | None = None  # set by the pipeline
+    # the archive failed to store an item (disk full, locked past the busy timeout, I/O error):
+    # the pass stops there, and what was not stored is read again
+    archive_error: sqlite3.Error | None = None
     _own_pool: Future[Executor] | None = None
 
     def start_pool(self) -> None:
@@ -159,6 +163,8 @@ async def crawl_pass(
             stopper.cancel()
         await crawl
     now = ctx.clock()
+    # a pass the archive stopped left listings' items unrequested, like a stopped one
+    stopped = stopped or ctx.archive_error is not None
     for source in ctx.sources:
         result = ctx.result(source.name)
         if result.finished is None:

@@ -43,8 +43,9 @@ def alerts_for(index: RuleIndex, source: str, doc: Document) -> list[AlertIn]:
 
 
 class ArchivePipeline:
-    def __init__(self, ctx: PassContext) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: PassContext, crawler: Crawler | None = None) -> None:
+        self.ctx, self.crawler = ctx, crawler
+        self._closing: asyncio.Future[None] | None = None
         # compiled once: by the service for its whole life, else once a pass
         self.index = ctx.rule_index or RuleIndex([r for r in ctx.rules if r.notify])
         self.topic_sources = {s.name for s in ctx.sources if s.topic}
@@ -55,20 +56,25 @@ class ArchivePipeline:
         ctx = crawler.settings.get("NEWSWATCH_PASS")
         if ctx is None:
             raise NotConfigured("no newswatch pass context")
-        return cls(ctx)
+        return cls(ctx, crawler)
 
     def close_spider(self) -> None:
         self.ctx.close_pool()
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         source: str = item["source"]
+        if self.ctx.archive_error is not None:  # not stored: read again on a later pass
+            self._unstored(source, item)
+            return item
         try:
             kind = item["kind"]
             if kind == "entry":
                 self._store_entry(source, item["entry"], article=item.get("article"))
             elif kind == "page":
                 page = await self._extract(item["body"], item["final_url"], item.get("encoding"))
-                if page.error and not page.text:
+                if self.ctx.archive_error is not None:  # failed while this page was extracted
+                    self._unstored(source, item)
+                elif page.error and not page.text:
                     self._page_failed(source, item["url"], item["info"], page.error)
                 else:
                     article = article_from_page(
@@ -78,15 +84,31 @@ class ArchivePipeline:
             elif kind == "page_failed":
                 self._page_failed(source, item["url"], item["info"], item["error"])
         except sqlite3.Error as exc:  # the archive, not the item: it is read again next pass
-            result = self.ctx.result(source)
-            result.errors += 1
-            result.unstored += 1
+            self._unstored(source, item)
             log.error("%s: could not archive %s: %s", source, item.get("url"), exc)
+            self._stop_pass(exc)
         except Exception as exc:
             self.ctx.result(source).errors += 1
             log.exception("%s: could not archive %s: %s", source, item.get("url"), exc)
         item.pop("body", None)  # do not keep page bodies alive in Scrapy's item chain
         return item
+
+    def _unstored(self, source: str, item: dict[str, Any]) -> None:
+        result = self.ctx.result(source)
+        result.errors += 1
+        result.unstored += 1
+        item.pop("body", None)
+
+    def _stop_pass(self, exc: sqlite3.Error) -> None:
+        """The archive cannot store items now: end the pass instead of waiting out the busy
+        timeout (or failing) once per item; what was not stored is read again."""
+        if self.ctx.archive_error is not None:
+            return
+        self.ctx.archive_error = exc
+        log.error("the archive could not store items (%s): this pass stops here", exc)
+        engine = self.crawler.engine if self.crawler is not None else None
+        if engine is not None and engine.spider is not None:
+            self._closing = asyncio.ensure_future(engine.close_spider_async(reason="archive_error"))
 
     async def _extract(self, body: bytes, url: str, encoding: str | None) -> PageFields:
         pool = None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import CrawlerError
-from crawler.archive import Archive
+from crawler.archive import Archive, write_trouble
 from crawler.passes import MAX_NEW_PAGES, SourceResult, utcnow
 from crawler.query import QueryError, parse
 from scheduler import SchedulerError
@@ -564,9 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"newswatch: the archive could not be written ({exc}): check the free disk space "
-            "and that no other program holds the file locked, then run the command again; "
-            "what was committed before is kept, and unfinished work is redone",
+            f"newswatch: {write_trouble(exc)}, then run the command again; what was committed "
+            "before is kept, and unfinished work is redone",
             file=sys.stderr,
         )
         return EXIT_FAILED

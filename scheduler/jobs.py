@@ -18,6 +18,9 @@ from scheduler.schedule import is_due, next_due
 
 log = logging.getLogger(__name__)
 
+# A source whose items the archive could not store (disk full, locked) is due again this soon.
+ARCHIVE_RETRY = timedelta(seconds=30)
+
 
 def due_sources(
     config: Config, archive: Archive, now: datetime, ahead: float = 0.0
@@ -86,6 +89,8 @@ async def crawl_sources(
             int(state.get("consecutive_failures") or 0) + 1 if result.status == "error" else 0
         )
         due = next_due(source, config.crawl.every, result.started, failures, random.random())
+        if result.unstored:  # items the archive could not store: read again soon
+            due = min(due, result.finished + ARCHIVE_RETRY)
         # a server that asked us to wait (429/503 Retry-After) is not asked again before then
         not_before = (
             result.finished + timedelta(seconds=result.retry_after) if result.retry_after else None
@@ -111,4 +116,6 @@ async def crawl_sources(
             max(due, not_before) if not_before else due,
         )
     archive.checkpoint()
+    if ctx.archive_error is not None:
+        raise ctx.archive_error  # the caller says what happened (cli: exit 1; run: a pause)
     return results

@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from crawler.archive import Archive, parse_iso
+from crawler.archive import Archive, parse_iso, write_trouble
 from crawler.matcher import RuleIndex
 from crawler.passes import load_crawl_machinery, utcnow
 from scheduler.config import Config
@@ -42,6 +43,9 @@ from scheduler.metrics import Metrics, StatusServer
 log = logging.getLogger("newswatch")
 
 STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to flush
+# After the archive failed to write (disk full, locked past the busy timeout), every job waits
+# this long before trying again, so the sources are not fetched once a second meanwhile.
+ARCHIVE_PAUSE = 30.0
 BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
 
 
@@ -61,6 +65,7 @@ class Service:
         # pick the same due rows).
         self._delivering = asyncio.Lock()
         self._running_jobs = 0
+        self.archive_paused_until = 0.0  # time.monotonic() before which no job runs
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -164,9 +169,19 @@ class Service:
         """The job, counted while it runs, so a stop can wait for it to finish."""
 
         async def run() -> None:
+            if time.monotonic() < self.archive_paused_until:
+                return
             self._running_jobs += 1
             try:
                 await job()
+            except sqlite3.Error as exc:
+                self.archive_paused_until = time.monotonic() + ARCHIVE_PAUSE
+                log.error(
+                    "%s; the service tries again in %.0f s (what was committed is kept, "
+                    "unfinished work is redone)",
+                    write_trouble(exc),
+                    ARCHIVE_PAUSE,
+                )
             finally:
                 self._running_jobs -= 1
 
@@ -177,7 +192,7 @@ class Service:
 
     def healthz(self) -> tuple[bool, dict[str, Any]]:
         running = self.scheduler is not None and self.scheduler.running and not self.stop.is_set()
-        writable = self.archive.writable()
+        writable = self.archive.writable() and time.monotonic() >= self.archive_paused_until
         detail = {
             "scheduler": "running" if running else "stopped",
             "archive": "writable" if writable else "not writable",
@@ -237,7 +252,7 @@ class Service:
                 async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
                     while self._delivering.locked():
                         await asyncio.sleep(0.1)
-                    await self.deliver_job()
+                    await self._tracked(self.deliver_job)()
             except TimeoutError:
                 log.warning("deliveries still running at shutdown; they resume on restart")
             await server.close()

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +82,19 @@ def db_exec(db: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
 class Service:
     """A `newswatch run` process; output goes to files (no pipe can fill up)."""
 
-    def __init__(self, config: Path, name: str = "run") -> None:
+    def __init__(
+        self, config: Path, name: str = "run", preexec_fn: Callable[[], None] | None = None
+    ) -> None:
         self.out = config.parent / f"{name}.out"
         self.err = config.parent / f"{name}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(
-                [*command(), "-c", str(config), "run"], stdout=out, stderr=err, env=env
+                [*command(), "-c", str(config), "run"],
+                stdout=out,
+                stderr=err,
+                env=env,
+                preexec_fn=preexec_fn,
             )
 
     def output(self) -> str:
