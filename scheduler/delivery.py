@@ -112,6 +112,9 @@ def make_digests(archive: Archive, clock: Callable[[], datetime]) -> int:
 class _Outcome:
     row: dict[str, Any]
     error: DeliveryError | Exception | None
+    # set once the outcome is committed: a channel's thread sends its next row only then, so
+    # a crash can repeat at most the one send in flight (never a sent row not yet recorded)
+    recorded: threading.Event = field(default_factory=threading.Event)
 
 
 def deliver_due(
@@ -123,8 +126,12 @@ def deliver_due(
 ) -> DeliveryReport:
     """Make the digests that are due, then send every due row; returns what happened."""
     batch = _Batch(archive, channels, clock, senders, limit)
-    while batch.running:
-        batch.record(batch.outcomes.get())
+    try:
+        while batch.running:
+            batch.record(batch.outcomes.get())
+    except BaseException:
+        batch.abandon()
+        raise
     return batch.finish()
 
 
@@ -137,8 +144,12 @@ async def deliver_due_async(
 ) -> DeliveryReport:
     """`deliver_due` for the service: the event loop keeps running while channels send."""
     batch = _Batch(archive, channels, clock, senders, limit)
-    while batch.running:
-        batch.record(await asyncio.to_thread(batch.outcomes.get))
+    try:
+        while batch.running:
+            batch.record(await asyncio.to_thread(batch.outcomes.get))
+    except BaseException:
+        batch.abandon()
+        raise
     return batch.finish()
 
 
@@ -184,17 +195,24 @@ class _Batch:
             by_channel.setdefault(row["channel"], []).append((row, message))
 
         self.outcomes: queue.Queue[_Outcome | None] = queue.Queue()
+        self.abandoned = threading.Event()  # the recording side failed: send nothing more
 
         def work(channel: Channel, batch: list[tuple[dict[str, Any], Message]]) -> None:
             send = senders[channel.type]
             try:
                 for row, message in batch:
+                    if self.abandoned.is_set():
+                        return
                     try:
                         send(channel, message)
                     except Exception as exc:
-                        self.outcomes.put(_Outcome(row, exc))
+                        outcome = _Outcome(row, exc)
                     else:
-                        self.outcomes.put(_Outcome(row, None))
+                        outcome = _Outcome(row, None)
+                    self.outcomes.put(outcome)
+                    while not outcome.recorded.wait(0.5):
+                        if self.abandoned.is_set():
+                            return
             finally:
                 self.outcomes.put(None)
 
@@ -213,6 +231,12 @@ class _Batch:
             self.running -= 1
             return
         self.report.add(outcome.row, _record(self.archive, outcome, self.clock, self.secrets))
+        outcome.recorded.set()  # not when recording failed: then the batch is abandoned
+
+    def abandon(self) -> None:
+        """The recording side stopped (an archive error, a cancelled task): the channels'
+        threads send nothing more; what they did not send stays due."""
+        self.abandoned.set()
 
     def finish(self) -> DeliveryReport:
         for thread in self.threads:

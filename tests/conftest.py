@@ -44,7 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--soak",
         action="store_true",
-        help="the fault-injection suite's long mode (tests/reliability): 200 kill rounds",
+        help=(
+            "the fault-injection suite's long mode (tests/reliability): 200 and 100 kill "
+            "rounds, and the service waiting out a locked archive"
+        ),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -442,3 +443,46 @@ def test_a_redirecting_receiver_is_retried_not_followed(
     assert report.retrying == 2
     assert site.hits("/elsewhere") == 0
     assert site.hits("/hook") == 2
+
+
+def test_a_channel_sends_its_next_alert_only_once_the_last_one_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """A kill between a send and its record repeats that one send on restart: the channel's
+    thread must not have sent another meanwhile. Each send here looks, through a second
+    connection, at what the archive has recorded so far."""
+    db = tmp_path / "nw.db"
+    n = 6
+    with Archive(db) as archive:
+        for i in range(n):
+            article = ArticleIn(
+                url=f"https://e.org/nato-{i}",
+                source="wire",
+                guid=f"g{i}",
+                title=f"NATO story {i}",
+                author=None,
+                published="2025-06-09T09:00:00Z",
+                language="en",
+                summary=f"NATO summary {i}.",
+                text=f"NATO text number {i} with its own words {i * 17} and {i * 31}.",
+                fingerprint=None,
+            )
+            archive.store_article(
+                article, NOW, lambda _id, _story, _outcome: [AlertIn("nato", "hook", ("nato",))]
+            )
+        recorded_before: list[int] = []
+
+        def send(channel: Channel, message: Message) -> None:
+            with sqlite3.connect(db) as conn:
+                sent = conn.execute("SELECT count(*) FROM outbox WHERE status = 'sent'")
+                recorded_before.append(int(sent.fetchone()[0]))
+
+        def slow_clock() -> datetime:  # the recording side takes its time (50 ms a row)
+            time.sleep(0.05)
+            return NOW
+
+        report = deliver_due(
+            archive, {"hook": hook("http://127.0.0.1:9/hook")}, slow_clock, {"webhook": send}
+        )
+    assert report.sent == n
+    assert recorded_before == list(range(n))  # every earlier send was committed first
