@@ -106,9 +106,11 @@ conn.execute("ROLLBACK")
 def test_the_service_waits_out_a_locked_archive_and_finishes_the_work(
     tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver, soak: bool
 ) -> None:
-    """Another program holds the archive for 32 s (the busy timeout is 30 s) while new items
-    arrive: the pass stops at the first item it cannot store, and a later pass stores them.
-    Long mode only (`--soak`): it waits out the busy timeout and the pause (about 70 s); the
+    """Another program holds the archive for 45 s while new items arrive: the pass's first
+    write (within about 5 s of the lock: the source is due every 3 s) waits out the 30 s busy
+    timeout while the lock is still held, so the pass stops at that item, and a later pass
+    stores them all.
+    Long mode only (`--soak`): it waits out the lock and the pause (about 80 s); the
     same pause is tested by the full disk above and the busy timeout by test_locked_archive."""
     if not soak:
         pytest.skip("long mode only: pytest tests/reliability --soak")
@@ -120,7 +122,7 @@ def test_the_service_waits_out_a_locked_archive_and_finishes_the_work(
     try:
         wait_until(lambda: len(webhook.requests) == 4, 60, running, "the first alerts")
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD, str(db), "32"], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", HOLD, str(db), "45"], stdout=subprocess.PIPE, text=True
         )
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
