@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -325,6 +326,27 @@ def decide_update(row: dict[str, Any], article: ArticleIn, kind: str) -> str:
     return "unchanged" if kind == "url" else "duplicate"
 
 
+BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
+
+
+def _when_not_busy(action: Callable[[], None], seconds: float) -> None:
+    """Run ``action``, again after a short wait while SQLite answers "database is locked",
+    for up to ``seconds``. Switching a new file to WAL needs an exclusive lock, and when two
+    processes ask at the same moment SQLite fails one of them at once instead of waiting
+    (deadlock avoidance: its busy handler is not called), so the wait is ours."""
+    deadline = time.monotonic() + seconds
+    pause = 0.01
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 class Archive:
     """One writer connection to the archive file. Use as a context manager or call close()."""
 
@@ -332,10 +354,10 @@ class Archive:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_SECONDS, isolation_level=None)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
-            self.db.enable_wal()
+            _when_not_busy(self.db.enable_wal, BUSY_SECONDS)
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA synchronous = NORMAL")
             # Checkpoint the WAL after each pass (`checkpoint`), not every ~1,000 pages: an

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -636,3 +637,31 @@ def test_record_run_tracks_health_and_next_due(archive: Archive) -> None:
     assert history[1]["fetched"] == 4 and history[1]["new"] == 2
     assert history[1]["duration"] == 2.0
     assert archive.runs("elsewhere") == []
+
+
+def test_opening_waits_out_a_lock_sqlite_refuses_without_waiting() -> None:
+    """Two processes switching a new file to WAL together: SQLite fails one at once ("database
+    is locked", its busy handler not called); opening tries again for up to the busy timeout."""
+    calls: list[float] = []
+
+    def switch_to_wal() -> None:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+
+    archive_module._when_not_busy(switch_to_wal, 5.0)
+    assert len(calls) == 3
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("no such table: x")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        archive_module._when_not_busy(broken, 5.0)
+
+    def always_locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        archive_module._when_not_busy(always_locked, 0.3)
+    assert time.monotonic() - started < 1.0
