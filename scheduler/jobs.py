@@ -18,7 +18,8 @@ from scheduler.schedule import is_due, next_due
 
 log = logging.getLogger(__name__)
 
-# A source whose items the archive could not store (disk full, locked) is due again this soon.
+# After the archive failed to store items (disk full, locked): a source with items not stored
+# is due again this soon, and the service pauses its jobs this long.
 ARCHIVE_RETRY = timedelta(seconds=30)
 
 

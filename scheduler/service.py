@@ -37,7 +37,7 @@ from crawler.passes import load_crawl_machinery, utcnow
 from scheduler.config import Config
 from scheduler.delivery import deliver_due_async
 from scheduler.health import assess, notice
-from scheduler.jobs import crawl_sources, due_sources
+from scheduler.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
 from scheduler.metrics import Metrics, StatusServer
 
 log = logging.getLogger("newswatch")
@@ -45,7 +45,7 @@ log = logging.getLogger("newswatch")
 STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to flush
 # After the archive failed to write (disk full, locked past the busy timeout), every job waits
 # this long before trying again, so the sources are not fetched once a second meanwhile.
-ARCHIVE_PAUSE = 30.0
+ARCHIVE_PAUSE = ARCHIVE_RETRY.total_seconds()
 BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
 
 
