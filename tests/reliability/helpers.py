@@ -1,10 +1,12 @@
 """Shared by the fault-injection tests: a local news site of N distinct NATO articles with
-their pages, and the checks every case ends with."""
+their pages, the checks every case ends with, and a program holding the archive locked."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from servers import FixtureSite
@@ -47,3 +49,23 @@ def integrity(db: Path) -> str:
 def count(db: Path, sql: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(sql).fetchone()[0])
+
+
+_HOLD = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def hold_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another program holding the archive's write lock for ``seconds``: returns once it holds
+    it (wait() on the process for the lock to go)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder

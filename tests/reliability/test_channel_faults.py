@@ -64,6 +64,14 @@ def config_for(tmp_path: Path, site: FixtureSite, channel: str) -> Path:
     )
 
 
+def email_channel(port: int) -> str:
+    """The body of an email channel table for a local SMTP server on ``port``."""
+    return (
+        f'type = "email"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        'from = "newswatch@example.org"\nto = ["desk@example.org"]\ntimeout = "5s"\n'
+    )
+
+
 def retry_now(db: Path) -> None:
     """Bring every pending retry forward (instead of waiting out the backoff)."""
     db_exec(db, "UPDATE outbox SET next_attempt = '2000-01-01T00:00:00Z' WHERE status = 'pending'")
@@ -94,8 +102,7 @@ def test_smtp_failing_then_accepting_delivers_each_alert_once(
         config = config_for(
             tmp_path,
             site,
-            f'type = "email"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-            'from = "newswatch@example.org"\nto = ["desk@example.org"]\ntimeout = "5s"\n',
+            email_channel(port),
         )
         db = tmp_path / "nw.db"
         first = newswatch(config, "crawl")
@@ -156,8 +163,7 @@ def test_smtp_refusing_connections_then_up_delivers_each_alert_once(
     config = config_for(
         tmp_path,
         site,
-        f'type = "email"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        'from = "newswatch@example.org"\nto = ["desk@example.org"]\ntimeout = "5s"\n',
+        email_channel(port),
     )
     db = tmp_path / "nw.db"
     started = time.monotonic()

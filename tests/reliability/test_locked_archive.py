@@ -4,23 +4,12 @@ intact, and the next run, once the lock is gone, does the work."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from helpers import count, integrity
+from helpers import count, hold_lock, integrity
 from nw import newswatch, write_config
 from servers import FixtureSite
-
-HOLD = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("ROLLBACK")
-"""
 
 
 def test_an_archive_locked_past_the_busy_timeout(tmp_path: Path, site: FixtureSite) -> None:
@@ -32,11 +21,8 @@ def test_an_archive_locked_past_the_busy_timeout(tmp_path: Path, site: FixtureSi
     assert newswatch(config, "check").returncode == 0
     assert newswatch(config, "sources").returncode == 0  # the archive exists
     db = tmp_path / "nw.db"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(db), "36"], stdout=subprocess.PIPE, text=True
-    )
+    holder = hold_lock(db, 36)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
         locked = newswatch(config, "crawl", timeout=120)
         waited = time.monotonic() - started

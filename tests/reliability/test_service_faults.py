@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import resource
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import count, integrity, serve_articles
+from helpers import count, hold_lock, integrity, serve_articles
 from nw import Service, write_config
 from servers import FixtureSite, WebhookReceiver, free_port
 
@@ -93,16 +91,6 @@ def test_the_service_waits_out_a_full_disk_and_finishes_the_work(
     assert len(ids) == len(set(ids)) == N
 
 
-HOLD = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("ROLLBACK")
-"""
-
-
 def test_the_service_waits_out_a_locked_archive_and_finishes_the_work(
     tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver, soak: bool
 ) -> None:
@@ -121,11 +109,8 @@ def test_the_service_waits_out_a_locked_archive_and_finishes_the_work(
     running = Service(config)
     try:
         wait_until(lambda: len(webhook.requests) == 4, 60, running, "the first alerts")
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD, str(db), "45"], stdout=subprocess.PIPE, text=True
-        )
+        holder = hold_lock(db, 45)
         try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
             serve_articles(site, N)  # 36 more items, each with its page
             wait_until(lambda: TROUBLE in running.err.read_text(), 90, running, "the lock error")
         finally:
