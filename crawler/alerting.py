@@ -3,10 +3,17 @@
 A rule with `digest = "hourly"` or `"daily"` holds every alert until the end of its period
 (clock hours and days, UTC). A rule with `max_per_hour = N` sends the first N alerts of a clock
 hour one by one and holds the rest for one digest at the end of that hour: nothing is dropped.
+
+Alerts queued during a crawl pass are held until the pass ends (`collapse`): copies of one
+story that arrive in any order in one pass (a trimmed and an edited copy, each starting a story
+of its own until the original joins them) then give one alert per (rule, story, channel), and
+the others are kept as merged into it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
@@ -36,3 +43,36 @@ def hold_until(
     if max_per_hour is not None and sent_this_hour >= max_per_hour:
         return period_end(created, "hourly")
     return None
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    """An alert row as the collapse sees it: its story is the one its article is in NOW."""
+
+    id: int  # outbox id (queue order)
+    rule: str
+    channel: str
+    story: int | None  # None: its article is gone; such a row stands alone
+
+
+def collapse(held: Iterable[QueuedAlert], earlier: Iterable[QueuedAlert]) -> dict[int, int]:
+    """Which held alerts merge into another: {held id: the id of the alert that stands for it}.
+
+    `held`: the alerts of a pass that ended; `earlier`: the live (not merged) alerts already
+    released for the same stories. Per (rule, channel, story) one alert stands: an earlier one
+    if there is one (the story alerted already), else the first held one queued.
+    """
+    standing: dict[tuple[str, str, int], int] = {}
+    for alert in sorted(earlier, key=lambda a: a.id):
+        if alert.story is not None:
+            standing.setdefault((alert.rule, alert.channel, alert.story), alert.id)
+    merged: dict[int, int] = {}
+    for alert in sorted(held, key=lambda a: a.id):
+        if alert.story is None:
+            continue
+        key = (alert.rule, alert.channel, alert.story)
+        if key in standing:
+            merged[alert.id] = standing[key]
+        else:
+            standing[key] = alert.id
+    return merged

@@ -15,7 +15,10 @@ container share one meaning for "seen", "due" and "alerted":
 - ``pending_pages`` article pages that failed, tried again on later passes
 - ``lsh_bands``, ``article_shingles``  near-duplicate sketches (crawler.neardup) for stories
 - ``outbox``        one row per (rule, story, channel), digests and source-health notices: the
-                    delivery log and queue
+                    delivery log and queue; an alert queued during a pass is held (``pass_id``)
+                    until the pass ends, then released or merged into the alert of its story
+- ``passes``        the passes holding alerts, with their owner and lease (an orphan's alerts
+                    are released by the next delivery round)
 
 One process holds one writer connection (WAL; readers may be many). Schema changes are
 versioned migrations keyed on ``PRAGMA user_version``: a later version only ever adds.
@@ -39,7 +42,7 @@ from typing import Any
 import sqlite_utils
 
 from crawler import CrawlerError, neardup
-from crawler.alerting import hold_until, hour_start
+from crawler.alerting import QueuedAlert, collapse, hold_until, hour_start
 from crawler.query import Document, Query, tokenize
 
 RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
@@ -231,12 +234,28 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX articles_title_key ON articles(title_key, first_seen)")
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """One alert per story in any arrival order: alerts held until their pass ends."""
+    db.execute("ALTER TABLE outbox ADD COLUMN pass_id TEXT")  # held by this pass; NULL released
+    db.execute("ALTER TABLE outbox ADD COLUMN merged_into INTEGER")  # status 'merged': into id
+    db.execute("CREATE INDEX outbox_pass ON outbox(pass_id) WHERE pass_id IS NOT NULL")
+    db.execute(
+        """CREATE TABLE passes (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            started TEXT NOT NULL,
+            lease_until TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -662,13 +681,15 @@ class Archive:
         article: ArticleIn,
         now: datetime,
         alerts_for: Callable[[int, int, str], Sequence[AlertIn]],
+        hold: str | None = None,
     ) -> Stored:
         """Identify, insert or update the article, and queue its alerts, in ONE transaction.
 
         `alerts_for(article_id, story_id, outcome)` decides which alerts to queue ("new" and
         "edited" articles are matched; duplicates never are). An alert already queued for the
         same (rule, story, channel) is never queued again, so an edit alerts only a rule that
-        matches it for the first time.
+        matches it for the first time. `hold`: the pass (`begin_pass`) that holds the alerts
+        until it ends.
         """
         urls = tuple(dict.fromkeys((article.url, *article.urls)))
         with self.transaction():
@@ -705,7 +726,7 @@ class Archive:
                 )
             if outcome in ("new", "edited"):
                 for alert in alerts_for(article_id, story_id, outcome):
-                    self._queue_alert(alert, article_id, story_id, now)
+                    self._queue_alert(alert, article_id, story_id, now, hold)
         return Stored(article_id, story_id, outcome, kind, joined)
 
     # -- stories ----------------------------------------------------------------------------
@@ -934,7 +955,9 @@ class Archive:
         with self.transaction():
             self.db.execute("DELETE FROM pending_pages WHERE url = ?", (url,))
 
-    def _queue_alert(self, alert: AlertIn, article_id: int, story_id: int, now: datetime) -> None:
+    def _queue_alert(
+        self, alert: AlertIn, article_id: int, story_id: int, now: datetime, hold: str | None
+    ) -> None:
         """Queue one alert, unless this rule already alerted this channel about the story.
 
         The story is looked up through the articles (a story can absorb another when a copy
@@ -951,7 +974,7 @@ class Archive:
         hour = hour_start(now)
         sent = self.db.execute(
             """SELECT count(*) FROM outbox WHERE rule = ? AND channel = ? AND event = 'alert'
-                   AND hold_until IS NULL AND created >= ?""",
+                   AND hold_until IS NULL AND status != 'merged' AND created >= ?""",
             (alert.rule, alert.channel, iso(hour)),
         ).fetchone()[0]
         until = hold_until(now, alert.digest, alert.max_per_hour, int(sent))
@@ -960,8 +983,9 @@ class Archive:
             since = until - (timedelta(days=1) if alert.digest == "daily" else timedelta(hours=1))
         self.db.execute(
             """INSERT OR IGNORE INTO outbox (delivery, event, rule, channel, article_id, story_id,
-                   matched, created, expires, next_attempt, status, hold_from, hold_until)
-               VALUES (?, 'alert', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   matched, created, expires, next_attempt, status, hold_from, hold_until,
+                   pass_id)
+               VALUES (?, 'alert', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 str(uuid.uuid4()),
                 alert.rule,
@@ -975,8 +999,74 @@ class Archive:
                 "held" if until is not None else "pending",
                 iso(since) if since is not None else None,
                 iso(until) if until is not None else None,
+                hold,
             ),
         )
+
+    # -- passes holding their alerts ---------------------------------------------------------
+
+    def begin_pass(self, owner: str, now: datetime, lease: timedelta) -> str:
+        """A pass that holds the alerts it queues until `end_pass`; returns its id."""
+        pass_id = str(uuid.uuid4())
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO passes (id, owner, started, lease_until) VALUES (?, ?, ?, ?)",
+                (pass_id, owner, iso(now), iso(now + lease)),
+            )
+        return pass_id
+
+    def renew_pass(self, pass_id: str, now: datetime, lease: timedelta) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE passes SET lease_until = ? WHERE id = ?", (iso(now + lease), pass_id)
+            )
+
+    def passes(self) -> list[dict[str, Any]]:
+        """The passes holding alerts: id, owner, started, lease_until (datetimes)."""
+        rows = self._all("SELECT * FROM passes ORDER BY started")
+        for row in rows:
+            row["started"], row["lease_until"] = (
+                parse_iso(row["started"]),
+                parse_iso(row["lease_until"]),
+            )
+        return rows
+
+    def end_pass(self, pass_id: str) -> tuple[int, int]:
+        """Release the alerts the pass held, one per (rule, channel, story) as the stories are
+        now: the others become 'merged' into the one that stands for them (an alert of an
+        earlier pass, if the story had one). Returns (released, merged)."""
+        with self.transaction():
+            held = [
+                QueuedAlert(r["id"], r["rule"], r["channel"], r["story_id"])
+                for r in self._all(
+                    """SELECT o.id, o.rule, o.channel, a.story_id FROM outbox o
+                       LEFT JOIN articles a ON a.id = o.article_id WHERE o.pass_id = ?""",
+                    (pass_id,),
+                )
+            ]
+            stories = sorted({a.story for a in held if a.story is not None})
+            earlier: list[QueuedAlert] = []
+            for start in range(0, len(stories), 500):
+                chunk = stories[start : start + 500]
+                marks = ",".join("?" for _ in chunk)
+                earlier += [
+                    QueuedAlert(r["id"], r["rule"], r["channel"], r["story_id"])
+                    for r in self._all(
+                        f"""SELECT o.id, o.rule, o.channel, a.story_id FROM outbox o
+                            JOIN articles a ON a.id = o.article_id
+                            WHERE a.story_id IN ({marks}) AND o.event = 'alert'
+                                AND o.pass_id IS NULL AND o.status != 'merged'""",
+                        chunk,
+                    )
+                ]
+            merged = collapse(held, earlier)
+            self.db.conn.executemany(
+                "UPDATE outbox SET status = 'merged', merged_into = ? WHERE id = ?",
+                [(into, outbox_id) for outbox_id, into in merged.items()],
+            )
+            self.db.execute("UPDATE outbox SET pass_id = NULL WHERE pass_id = ?", (pass_id,))
+            self.db.execute("DELETE FROM passes WHERE id = ?", (pass_id,))
+        return len(held) - len(merged), len(merged)
 
     # -- digests ----------------------------------------------------------------------------
 
@@ -984,7 +1074,7 @@ class Archive:
         """Held alerts whose period has closed, one group per (rule, channel, period)."""
         rows = self._all(
             """SELECT rule, channel, hold_from, hold_until, group_concat(id) AS ids
-               FROM outbox WHERE status = 'held' AND hold_until <= ?
+               FROM outbox WHERE status = 'held' AND hold_until <= ? AND pass_id IS NULL
                GROUP BY rule, channel, hold_from, hold_until ORDER BY hold_until, rule""",
             (iso(now),),
         )
@@ -1113,7 +1203,7 @@ class Archive:
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         return self._all(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ? "
-            "ORDER BY next_attempt, id LIMIT ?",
+            "AND pass_id IS NULL ORDER BY next_attempt, id LIMIT ?",
             (iso(now), limit),
         )
 

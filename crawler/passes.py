@@ -84,6 +84,7 @@ class PassContext:
     clock: Callable[[], datetime] = utcnow
     executor: Executor | None = None  # extraction workers; None: the pass makes its own
     rule_index: Any = None  # a crawler.matcher.RuleIndex of `rules`, kept across passes
+    hold: str | None = None  # the archive's pass that holds the alerts queued until it ends
     scrapy_overrides: dict[str, Any] = field(default_factory=dict)  # tests: e.g. DNS_RESOLVER
     prefetched: dict[str, Answer] = field(default_factory=dict)  # listings their poll received
     results: dict[str, SourceResult] = field(default_factory=dict)

@@ -157,7 +157,10 @@ class ArchivePipeline:
                 result.seen += 1
             return
         stored = self.ctx.archive.store_article(
-            article, now, lambda _id, _story, _outcome: alerts_for(self.index, source, doc)
+            article,
+            now,
+            lambda _id, _story, _outcome: alerts_for(self.index, source, doc),
+            hold=self.ctx.hold,
         )
         if stored.outcome == "new":
             result.new += 1

@@ -247,6 +247,7 @@ def _alert_json(row: dict[str, Any]) -> dict[str, Any]:
         "last_attempt": row["last_attempt"],
         "last_error": row["last_error"],
         "sent": row["sent"],
+        "merged_into": row["merged_into"],
     }
 
 
@@ -261,13 +262,21 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         [
             [
                 *(r["id"], r["status"], r["rule"], r["channel"], r["attempts"], r["created"]),
-                r["sent"] or r["last_error"] or f"next {r['next_attempt']}",
+                _alert_detail(r),
             ]
             for r in rows
         ],
         ["id", "status", "rule", "channel", "attempts", "created", "detail"],
     )
     return EXIT_OK
+
+
+def _alert_detail(row: dict[str, Any]) -> str:
+    if row["status"] == "merged":
+        return f"merged into {row['merged_into']}: one alert per story"
+    if row["pass_id"] is not None:
+        return "waits for the end of its crawl pass"
+    return str(row["sent"] or row["last_error"] or f"next {row['next_attempt']}")
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
@@ -489,8 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("alerts", cmd_alerts, "the delivery log (outbox)")
     p.add_argument(
         "--status",
-        choices=["pending", "sent", "failed", "held", "digested"],
-        help="held: waiting for a digest; digested: sent inside a digest",
+        choices=["pending", "sent", "failed", "held", "digested", "merged"],
+        help="held: waiting for a digest; digested: sent inside a digest; merged: a copy of a "
+        "story whose alert another row sends",
     )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     alerts_sub = p.add_subparsers(dest="alerts_command", metavar="COMMAND")

@@ -7,6 +7,8 @@
   soon as it is known. A process killed mid-batch loses nothing: a row is 'sent' only after
   its send returned, so on restart only the sends that were in flight may repeat.
 - A failed send is retried with backoff and jitter, honouring Retry-After, for 24 hours.
+- Alerts a pass holds until it ends (scheduler.holds) are not due before; those of a pass
+  whose process died are released first.
 - Held alerts (a rule's digest, or past its `max_per_hour`) become one digest delivery per
   rule, channel and period once the period has closed (`make_digests`).
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from crawler.archive import Archive, iso, parse_iso
 from crawler.model import Channel
+from scheduler.holds import release_orphans
 from scheduler.notify import DeliveryError, Message, Sender, registry
 from scheduler.render import alert_payload, article_view, digest_payload, story_view
 from scheduler.schedule import retry_at
@@ -169,6 +172,7 @@ class _Batch:
         self.secrets = channel_secrets(channels)  # masked in the errors kept for `alerts`
         senders = senders if senders is not None else registry()
         self.report = DeliveryReport()
+        release_orphans(archive, clock())  # alerts of passes whose process died
         make_digests(archive, clock)
         by_channel: dict[str, list[tuple[dict[str, Any], Message]]] = {}
         for row in archive.due_deliveries(clock(), limit=limit):

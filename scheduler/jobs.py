@@ -14,6 +14,7 @@ from crawler.archive import Archive, RunRecord
 from crawler.model import Source
 from crawler.passes import PassContext, SourceResult, crawl_pass, utcnow
 from scheduler.config import Config
+from scheduler.holds import holding
 from scheduler.schedule import is_due, next_due
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,15 @@ async def crawl_sources(
         scrapy_overrides=dict(scrapy_overrides or {}),
         rule_index=rule_index,
     )
-    try:
-        results = await crawl_pass(ctx, stop)
-    except Exception as exc:  # the crawl machinery itself failed: every source gets the error
-        log.exception("the crawl pass failed")
-        for source in sources:
-            ctx.result(source.name).fail(type(exc).__name__, f"the crawl pass failed: {exc}")
-        results = ctx.results
+    # the alerts the pass queues wait for its end: copies of one story give one alert
+    async with holding(archive, clock) as ctx.hold:
+        try:
+            results = await crawl_pass(ctx, stop)
+        except Exception as exc:  # the crawl machinery failed: every source gets the error
+            log.exception("the crawl pass failed")
+            for source in sources:
+                ctx.result(source.name).fail(type(exc).__name__, f"the crawl pass failed: {exc}")
+            results = ctx.results
     for source in sources:
         result = results[source.name]
         result.finished = result.finished or clock()

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from nw import db_rows, json_out, newswatch, write_config
-from servers import FixtureSite, WebhookReceiver
+from nw import db_rows, json_out, newswatch, service, write_config
+from servers import FixtureSite, WebhookReceiver, free_port
 
 WIRE = (
     "Defence ministers of the alliance agreed on Thursday to station two additional Patriot "
@@ -219,3 +219,83 @@ def test_rebuild_recomputes_stories_and_keeps_alert_history(
     assert "rebuilding stories [" in result.stderr
     assert {r["url"]: r["story"] for r in export(config)} == before
     assert json_out(newswatch(config, "alerts", "--json")) == alerts
+
+
+def _one_alert_for_the_story(config: Path, hook: WebhookReceiver, timeout: float = 10) -> None:
+    """Exactly one alert went out for the three copies, naming the other two outlets; the
+    collapsed alerts stay in the log, marked as merged into it (the copy that linked the two
+    stories joined an alerted story, so it queued none of its own)."""
+    [alert] = hook.wait_for(1, timeout=timeout)
+    time.sleep(0.5)
+    assert len(hook.requests) == 1
+    records = export(config)
+    assert len(records) == 3 and len({r["story"] for r in records}) == 1
+    named = {a["url"] for a in alert.json["story"]["also_reported_by"]}
+    assert named == {r["url"] for r in records} - {alert.json["article"]["url"]}
+    rows = json_out(newswatch(config, "alerts", "--json"))
+    [sent] = [r for r in rows if r["status"] == "sent"]
+    merged = [r for r in rows if r["status"] == "merged"]
+    assert sent["delivery"] == alert.headers["X-Newswatch-Delivery"]
+    assert len(merged) == 1 and merged[0]["merged_into"] == sent["id"]
+    table = newswatch(config, "alerts", "--status", "merged")
+    assert table.returncode == 0 and f"merged into {sent['id']}" in table.stdout
+
+
+def test_copies_in_the_worst_order_in_one_pass_alert_once(
+    tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver
+) -> None:
+    # the trimmed copy, then the edited one (they do not match each other: two stories), then
+    # the original, which merges them: all in one pass
+    site.set(
+        "/a.xml",
+        feed(
+            item("t", "Trimmed", trimmed(WIRE, 0.6), site.url),
+            item("e", "Edited and re-titled", edited(WIRE, 20), site.url),
+            item("o", "Original", WIRE, site.url),
+        ),
+    )
+    config = setup(tmp_path, site, webhook, "a")
+    assert newswatch(config, "crawl").returncode == 0
+    _one_alert_for_the_story(config, webhook)
+
+
+def test_copies_in_the_worst_order_in_one_pass_of_the_service_alert_once(
+    tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver
+) -> None:
+    # three outlets in one pass, answering in the worst order, slowly enough that the
+    # service's delivery rounds (every 5 s) run while the pass goes on
+    site.set("/a.xml", feed(item("t", "Trimmed", trimmed(WIRE, 0.6), site.url)))
+    site.set("/b.xml", feed(item("e", "Edited and re-titled", edited(WIRE, 20), site.url)), delay=3)
+    site.set("/c.xml", feed(item("o", "Original", WIRE, site.url)), delay=7)
+    config = setup(tmp_path, site, webhook, "a", "b", "c")
+    config.write_text(config.read_text() + f'\n[service]\nlisten = "127.0.0.1:{free_port()}"\n')
+    with service(config) as running:
+        running.wait_for_output("watching")
+        _one_alert_for_the_story(config, webhook, timeout=30)
+        assert running.stop() == 0
+
+
+def test_a_later_copy_that_links_an_alerted_story_merges_into_its_alert(
+    tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver
+) -> None:
+    # pass 1: the trimmed copy alerts; pass 2: the edited copy (a story of its own at first)
+    # and the original that links it to the alerted story: no second alert
+    site.set("/a.xml", feed(item("t", "Trimmed", trimmed(WIRE, 0.6), site.url)))
+    config = setup(tmp_path, site, webhook, "a")
+    assert newswatch(config, "crawl").returncode == 0
+    [first] = webhook.wait_for(1)
+    site.set(
+        "/a.xml",
+        feed(
+            item("t", "Trimmed", trimmed(WIRE, 0.6), site.url),
+            item("e", "Edited and re-titled", edited(WIRE, 20), site.url),
+            item("o", "Original", WIRE, site.url),
+        ),
+    )
+    assert newswatch(config, "crawl", "--all").returncode == 0
+    time.sleep(0.5)
+    assert len(webhook.requests) == 1
+    rows = json_out(newswatch(config, "alerts", "--json"))
+    [sent] = [r for r in rows if r["status"] == "sent"]
+    assert [r["merged_into"] for r in rows if r["status"] == "merged"] == [sent["id"]]
+    assert sent["delivery"] == first.headers["X-Newswatch-Delivery"]
