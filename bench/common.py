@@ -1,18 +1,21 @@
-"""Shared helpers of the benchmarks: a local web server and the `newswatch` command.
+"""Shared helpers of the benchmarks: a local web server, a webhook, the `newswatch` command.
 
-``LocalSite`` serves a dict of paths on 127.0.0.1 from a thread (standard library only);
-``newswatch`` runs the real console script in a subprocess. Benchmarks never touch the
-network beyond 127.0.0.0/8: the subprocess gets a dead proxy for everything else.
+``LocalSite`` serves a dict of paths on 127.0.0.1 from a thread (standard library only), each
+after its ``delay``; ``Receiver`` keeps the JSON bodies POSTed to it (a webhook); ``newswatch``
+runs the real console script in a subprocess. Benchmarks never touch the network beyond
+127.0.0.0/8: the subprocess gets a dead proxy for everything else.
 """
 
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socketserver
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -23,6 +26,7 @@ from urllib.parse import unquote
 class Resource:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
+    delay: float = 0.0  # seconds before the answer
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -47,6 +51,8 @@ class LocalSite:
             def do_GET(self) -> None:
                 site.requests.append(self.path)
                 found = site.find(self.path)
+                if found is not None and found.delay:
+                    time.sleep(found.delay)
                 if found is None:
                     self._send(404, Resource(b"not found\n", "text/plain"))
                 else:
@@ -81,6 +87,40 @@ class LocalSite:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Receiver:
+    """A webhook on ``http://127.0.0.1:<port>/hook`` answering 200 and keeping every JSON body
+    it is sent (``bodies``); use as a context manager."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.bodies: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = _Server((host, 0), Handler)
+        self.url = f"http://{host}:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> Self:
         self._thread.start()

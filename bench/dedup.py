@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/dedup.py DATA_DIR [--seed N] [--no-feeds]
+    python bench/dedup.py DATA_DIR [--seed N] [--no-alerts] [--no-feeds]
 
 The labelled pairs of ``bench/dedup_data.py`` (real bodies from DATA_DIR's ``fundus-news/`` and
 ``article-extraction-benchmark/``; copies re-wrapped in another outlet's template, trimmed to
@@ -15,6 +15,9 @@ which share a story ("same story"); every pair is scored against its label.
 "Same article" is true for the re-titled copies only (the same text under another URL, guid
 and title); "same story" for every copy. Targets: precision 0.99 or better for both; recall
 0.95 or better on the copies keeping 60% or more of the text.
+
+Unless ``--no-alerts``, it then prints the alert figure of ``bench/dedup_alerts.py``: alerts per
+story when four copies of each of 100 stories arrive in any order, in one pass or over four.
 
 Unless ``--no-feeds``, it also crawls the 26 real world-news feeds of
 ``DATA_DIR/real-feeds/news`` and lists the stories reported by more than one outlet.
@@ -33,6 +36,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from common import LocalSite, Resource, newswatch
+from dedup_alerts import alert_figure
 from dedup_data import TARGET_KINDS, Article, build_pairs, unique_articles
 
 TARGET_PRECISION, TARGET_RECALL = 0.99, 0.95
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, help="the shared test data folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-alerts", action="store_true", help="skip the alert figure")
     parser.add_argument("--no-feeds", action="store_true", help="skip the real news feeds")
     args = parser.parse_args(argv)
     pairs = build_pairs(args.data_dir, seed=args.seed)
@@ -196,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         site.resources.update(resources)
         records = crawl(resources, site, Path(tmp))
     ok = score_pairs(pairs, urls, records)
+    if not args.no_alerts:
+        ok &= alert_figure(args.data_dir, seed=args.seed)
     if not args.no_feeds:
         real_feed_stories(args.data_dir)
     return 0 if ok else 1

@@ -6,8 +6,10 @@ container share one meaning for "seen", "due" and "alerted":
 - ``sources``       per-source state: conditional-GET validators, last run, health, next due time
 - ``runs``          one row per source per pass, with counts and the error
 - ``articles``      one row per article, keyed by canonical URL, with its story; ``articles_fts``
-                    (FTS5) over title, summary and text, holding the query language's tokens,
-                    written here with each article
+                    (FTS5, external content: ``content="articles"``, so Datasette finds it) over
+                    title, summary and text, indexing the query language's tokens, written here
+                    with each article (`_index`) and removed with the tokens it was indexed
+                    with (`_unindex`) before the row changes
 - ``article_urls``  every URL seen for an article (aliases)
 - ``article_guids`` ``(source, raw guid)`` -> article
 - ``seen``          URLs seen but not archived (outside ``[topic]``, or pruned), never fetched
@@ -249,6 +251,25 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     )
 
 
+FTS_SQL = (
+    "CREATE VIRTUAL TABLE {name} USING fts5(title, summary, text, "
+    'content="articles", content_rowid="id", tokenize = \'unicode61 remove_diacritics 2\')'
+)
+
+
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """The search index reads its columns from ``articles`` (external content): Datasette finds
+    it (``datasette archive.db``, ``_search=``), and the text is no longer stored twice. The
+    tokens indexed are unchanged (copied, not re-tokenised)."""
+    db.execute(FTS_SQL.format(name="articles_fts_v7"))
+    db.execute(
+        "INSERT INTO articles_fts_v7 (rowid, title, summary, text) "
+        "SELECT rowid, title, summary, text FROM articles_fts"
+    )
+    db.execute("DROP TABLE articles_fts")
+    db.execute("ALTER TABLE articles_fts_v7 RENAME TO articles_fts")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -256,6 +277,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -616,7 +638,7 @@ class Archive:
                 )
                 for article_id in chunk:
                     self._forget_sketch(article_id)
-                self.db.execute(f"DELETE FROM articles_fts WHERE rowid IN ({marks})", chunk)
+                    self._unindex(article_id)
                 self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
             self.db.execute("DELETE FROM runs WHERE started < ?", (iso(before),))
             return len(ids)
@@ -880,23 +902,40 @@ class Archive:
         self._index(article_id)
         return article_id
 
-    def _index(self, article_id: int) -> None:
-        """(Re)write the article's search-index row from its stored fields."""
+    def _index_values(self, article_id: int) -> tuple[str, str, str] | None:
+        """The tokens the search index holds for the article's stored fields."""
         row = self._one("SELECT title, summary, text FROM articles WHERE id = ?", (article_id,))
         if row is None:
-            return
-        self.db.execute("DELETE FROM articles_fts WHERE rowid = ?", (article_id,))
-        self.db.execute(
-            "INSERT INTO articles_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
-            (
-                article_id,
-                *(" ".join(tokenize(row[f] or "")) for f in ("title", "summary", "text")),
-            ),
+            return None
+        title, summary, text = (
+            " ".join(tokenize(row[f] or "")) for f in ("title", "summary", "text")
         )
+        return title, summary, text
+
+    def _index(self, article_id: int) -> None:
+        """Index the article's stored fields (after `_unindex`, if it was indexed)."""
+        values = self._index_values(article_id)
+        if values is not None:
+            self.db.execute(
+                "INSERT INTO articles_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
+                (article_id, *values),
+            )
+
+    def _unindex(self, article_id: int) -> None:
+        """Remove the article from the search index, BEFORE its row changes or goes: an
+        external-content index is told which tokens to remove, those of the stored fields."""
+        values = self._index_values(article_id)
+        if values is not None:
+            self.db.execute(
+                "INSERT INTO articles_fts (articles_fts, rowid, title, summary, text) "
+                "VALUES ('delete', ?, ?, ?, ?)",
+                (article_id, *values),
+            )
 
     def _update_article(
         self, article_id: int, article: ArticleIn, now: datetime, move_url: bool
     ) -> None:
+        self._unindex(article_id)
         self.db.execute(
             """UPDATE articles SET title = coalesce(?, title), author = coalesce(?, author),
                    published = coalesce(?, published), summary = coalesce(?, summary),

@@ -47,7 +47,7 @@ url = "{hook.url}"
 def assert_archive_intact(db: Path, articles: int) -> None:
     assert db_rows(db, "PRAGMA integrity_check") == [{"integrity_check": "ok"}]
     assert len(db_rows(db, "SELECT id FROM articles")) == articles
-    assert db_rows(db, "SELECT count(*) AS n FROM articles_fts") == [{"n": articles}]
+    assert db_rows(db, "SELECT count(*) AS n FROM articles_fts_docsize") == [{"n": articles}]
 
 
 def test_run_alerts_polls_on_schedule_and_stops_on_sigterm(
