@@ -237,7 +237,9 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 
 def _migration_6(db: sqlite_utils.Database) -> None:
-    """One alert per story in any arrival order: alerts held until their pass ends."""
+    """One alert per story in any arrival order: alerts held until their pass ends; the band
+    keys of each text's lead (crawler.neardup, "The lead"), kept to delete them again."""
+    db.execute("ALTER TABLE article_shingles ADD COLUMN lead_keys BLOB")
     db.execute("ALTER TABLE outbox ADD COLUMN pass_id TEXT")  # held by this pass; NULL released
     db.execute("ALTER TABLE outbox ADD COLUMN merged_into INTEGER")  # status 'merged': into id
     db.execute("CREATE INDEX outbox_pass ON outbox(pass_id) WHERE pass_id IS NOT NULL")
@@ -765,8 +767,9 @@ class Archive:
         stories: set[int] = set()
         if sketch is not None:
             candidates: dict[int, bool] = {}  # article id -> within the title window
-            for start in range(0, len(sketch.band_keys), 500):
-                keys = sketch.band_keys[start : start + 500]
+            every_key = [*sketch.band_keys, *sketch.lead_keys]
+            for start in range(0, len(every_key), 500):
+                keys = every_key[start : start + 500]
                 marks = ",".join("?" for _ in keys)
                 for (other,) in self.db.execute(
                     f"SELECT DISTINCT article_id FROM lsh_bands WHERE band_key IN ({marks})",
@@ -816,23 +819,30 @@ class Archive:
             return
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO lsh_bands (band_key, article_id) VALUES (?, ?)",
-            [(key, article_id) for key in sketch.band_keys],
+            [(key, article_id) for key in (*sketch.band_keys, *sketch.lead_keys)],
         )
         self.db.execute(
-            "INSERT OR REPLACE INTO article_shingles (article_id, data) VALUES (?, ?)",
-            (article_id, neardup.encode_shingles(sketch.shingles)),
+            "INSERT OR REPLACE INTO article_shingles (article_id, data, lead_keys) "
+            "VALUES (?, ?, ?)",
+            (
+                article_id,
+                neardup.encode_shingles(sketch.shingles),
+                neardup.encode_keys(sketch.lead_keys),
+            ),
         )
 
     def _forget_sketch(self, article_id: int) -> None:
-        row = self._one("SELECT data FROM article_shingles WHERE article_id = ?", (article_id,))
+        row = self._one(
+            "SELECT data, lead_keys FROM article_shingles WHERE article_id = ?", (article_id,)
+        )
         if row is None:
             return
         signature = neardup.signature(neardup.decode_shingles(row["data"]))
-        if signature is not None:
-            self.db.conn.executemany(
-                "DELETE FROM lsh_bands WHERE band_key = ? AND article_id = ?",
-                [(key, article_id) for key in neardup.band_keys(signature)],
-            )
+        keys = neardup.band_keys(signature) if signature is not None else []
+        self.db.conn.executemany(
+            "DELETE FROM lsh_bands WHERE band_key = ? AND article_id = ?",
+            [(key, article_id) for key in (*keys, *neardup.decode_keys(row["lead_keys"]))],
+        )
         self.db.execute("DELETE FROM article_shingles WHERE article_id = ?", (article_id,))
 
     def rebuild_stories(

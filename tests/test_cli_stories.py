@@ -62,12 +62,25 @@ def edited(text: str, every: int = 20) -> str:
     return " ".join("changed" if i % every == 7 else w for i, w in enumerate(words))
 
 
+def halves(text: str) -> tuple[str, str]:
+    """The first and the last 55% of the words: each is a copy of the story (the original holds
+    it), but they share too little to be one story without the original."""
+    words = text.split()
+    cut = len(words) // 2
+    return " ".join(words[: cut + 5]), " ".join(words[cut - 5 :])
+
+
+# A trimmed copy and an edited copy that match the original but not each other: the lead
+# alone, and the rest with some words edited (the rule "air" matches each of them).
+TRIMMED, EDITED = halves(WIRE)[0], edited(halves(WIRE)[1], 20)
+
+
 def setup(tmp_path: Path, site: FixtureSite, hook: WebhookReceiver, *names: str) -> Path:
     sources = "".join(f'[[sources]]\nname = "{n}"\nfeed = "{site.url}/{n}.xml"\n\n' for n in names)
     body = (
         '[crawl]\ndelay = "0s"\nfetch_articles = false\n\n'
         + sources
-        + '[[rules]]\nname = "air"\nquery = \'Patriot OR "air defence"\'\n'
+        + '[[rules]]\nname = "air"\nquery = \'Patriot OR "air defence" OR interceptor\'\n'
         'notify = ["hook"]\n\n'
         f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}"\n'
     )
@@ -112,9 +125,11 @@ def test_a_wire_story_from_three_outlets_alerts_once(
 def test_copies_that_do_not_match_each_other_merge_through_the_original(
     tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver
 ) -> None:
-    # a trimmed copy and an edited copy first: two stories; the original links them
-    site.set("/a.xml", feed(item("a1", "Trimmed", trimmed(WIRE, 0.6), site.url)))
-    site.set("/b.xml", feed(item("b1", "Edited", edited(WIRE, 20), site.url)))
+    # the first half and the second half of the story first: two stories; the original,
+    # which holds each of them, links them
+    first, second = halves(WIRE)
+    site.set("/a.xml", feed(item("a1", "First half", first, site.url)))
+    site.set("/b.xml", feed(item("b1", "Second half", second, site.url)))
     site.set("/c.xml", feed())
     config = setup(tmp_path, site, webhook, "a", "b", "c")
     assert newswatch(config, "crawl").returncode == 0
@@ -249,8 +264,8 @@ def test_copies_in_the_worst_order_in_one_pass_alert_once(
     site.set(
         "/a.xml",
         feed(
-            item("t", "Trimmed", trimmed(WIRE, 0.6), site.url),
-            item("e", "Edited and re-titled", edited(WIRE, 20), site.url),
+            item("t", "Trimmed", TRIMMED, site.url),
+            item("e", "Edited and re-titled", EDITED, site.url),
             item("o", "Original", WIRE, site.url),
         ),
     )
@@ -264,8 +279,8 @@ def test_copies_in_the_worst_order_in_one_pass_of_the_service_alert_once(
 ) -> None:
     # three outlets in one pass, answering in the worst order, slowly enough that the
     # service's delivery rounds (every 5 s) run while the pass goes on
-    site.set("/a.xml", feed(item("t", "Trimmed", trimmed(WIRE, 0.6), site.url)))
-    site.set("/b.xml", feed(item("e", "Edited and re-titled", edited(WIRE, 20), site.url)), delay=3)
+    site.set("/a.xml", feed(item("t", "Trimmed", TRIMMED, site.url)))
+    site.set("/b.xml", feed(item("e", "Edited and re-titled", EDITED, site.url)), delay=3)
     site.set("/c.xml", feed(item("o", "Original", WIRE, site.url)), delay=7)
     config = setup(tmp_path, site, webhook, "a", "b", "c")
     config.write_text(config.read_text() + f'\n[service]\nlisten = "127.0.0.1:{free_port()}"\n')
@@ -280,15 +295,15 @@ def test_a_later_copy_that_links_an_alerted_story_merges_into_its_alert(
 ) -> None:
     # pass 1: the trimmed copy alerts; pass 2: the edited copy (a story of its own at first)
     # and the original that links it to the alerted story: no second alert
-    site.set("/a.xml", feed(item("t", "Trimmed", trimmed(WIRE, 0.6), site.url)))
+    site.set("/a.xml", feed(item("t", "Trimmed", TRIMMED, site.url)))
     config = setup(tmp_path, site, webhook, "a")
     assert newswatch(config, "crawl").returncode == 0
     [first] = webhook.wait_for(1)
     site.set(
         "/a.xml",
         feed(
-            item("t", "Trimmed", trimmed(WIRE, 0.6), site.url),
-            item("e", "Edited and re-titled", edited(WIRE, 20), site.url),
+            item("t", "Trimmed", TRIMMED, site.url),
+            item("e", "Edited and re-titled", EDITED, site.url),
             item("o", "Original", WIRE, site.url),
         ),
     )

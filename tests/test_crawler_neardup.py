@@ -415,3 +415,19 @@ def test_schema_finds_and_clusters_copies_in_sqlite() -> None:
     add(4, NATO_SUMMIT)
     assert story[1] == story[2] == story[4] == 1
     assert story[3] == 3
+
+
+def test_the_lead_has_band_keys_of_its_own_that_find_a_trimmed_and_an_edited_copy() -> None:
+    original = sketch(NATO_SUMMIT)
+    short, changed = sketch(trimmed(NATO_SUMMIT, 0.6)), sketch(edited(NATO_SUMMIT, 15))
+    assert original is not None and short is not None and changed is not None
+    assert len(original.lead_keys) == BANDS
+    # salted apart: a lead key never meets a whole-text key
+    assert not set(original.lead_keys) & set(original.band_keys)
+    assert set(short.lead_keys) & set(original.lead_keys)
+    jaccard, containment = similarity(short.shingles, changed.shingles)
+    assert jaccard < neardup.JACCARD  # a weak pair on the whole texts ...
+    assert set(short.lead_keys) & set(changed.lead_keys)  # ... that the leads bring together
+    assert containment >= neardup.CONTAINMENT and same_story(short.shingles, changed.shingles)
+    assert neardup.decode_keys(neardup.encode_keys(changed.lead_keys)) == changed.lead_keys
+    assert neardup.decode_keys(None) == []
