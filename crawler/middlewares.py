@@ -16,10 +16,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from crawler.failures import PRIVATE, SEEN
 from crawler.httputil import parse_retry_after
 from crawler.urls import canonical_url, host_of, ip_literal, non_public_address
-
-SEEN = "already in the archive"
 
 
 def _fork(deferred: Deferred[Any]) -> Deferred[Any]:
@@ -141,9 +140,6 @@ class PrefetchedMiddleware:
             request=request,
             flags=["prefetched"],
         )
-
-
-PRIVATE = "resolves to a private address"
 
 
 class PrivateAddressMiddleware:

@@ -20,9 +20,9 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.archive import AlertIn, ArticleIn
 from crawler.articles import article_from_entry, article_from_page, info_entry
+from crawler.context import PassContext
 from crawler.extract import PageFields, extract_page
 from crawler.matcher import RuleIndex
-from crawler.passes import PassContext
 from crawler.query import Document
 from crawler.workers import INLINE_PAGES, extraction_pool
 

@@ -16,21 +16,19 @@ from typing import Any
 
 from crawler import CrawlerError
 from crawler.archive import Archive, write_trouble
-from crawler.passes import MAX_NEW_PAGES, SourceResult, utcnow
+from crawler.clock import utcnow
+from crawler.context import SourceResult
 from crawler.query import QueryError, parse
-from scheduler import SchedulerError
+from scheduler import SchedulerError, UsageError
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
 from scheduler.durations import parse_duration
 from scheduler.secrets import RedactingFilter, channel_secrets
+from scheduler.tables import summary_line, table
 
 log = logging.getLogger("newswatch")
 
 DEFAULT_CONFIG = "config/newswatch.toml"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A bad argument: exit status 2."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,14 +62,6 @@ def _print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -95,23 +85,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(config.channels)} channels; archive {config.archive_path})"
     )
     return EXIT_OK
-
-
-def _summary_line(result: SourceResult) -> list[Any]:
-    detail = result.error or result.warning or ""
-    if result.truncated:
-        more = f"more new pages than one pass takes ({MAX_NEW_PAGES}): the rest come next pass"
-        detail = f"{detail}; {more}" if detail else more
-    return [
-        result.source,
-        result.status,
-        result.fetched,
-        result.new,
-        result.seen,
-        result.off_topic,
-        result.errors,
-        detail,
-    ]
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
@@ -142,8 +115,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         report = deliver_due(archive, config.channels, utcnow)
 
     if results:
-        _table(
-            [_summary_line(r) for r in results.values()],
+        table(
+            [summary_line(r) for r in results.values()],
             ["source", "status", "fetched", "new", "seen", "off-topic", "errors", "detail"],
         )
     else:
@@ -258,7 +231,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_alert_json(r) for r in rows])
         return EXIT_OK
-    _table(
+    table(
         [
             [
                 *(r["id"], r["status"], r["rule"], r["channel"], r["attempts"], r["created"]),
@@ -328,7 +301,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return EXIT_OK
-    _table(
+    table(
         [
             [
                 r["name"],

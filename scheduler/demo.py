@@ -28,15 +28,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.archive import Archive
+from crawler.clock import utcnow
+from crawler.context import SourceResult
 from crawler.model import Channel
-from crawler.passes import SourceResult, utcnow
-from scheduler import SchedulerError
+from scheduler import SchedulerError, UsageError
 from scheduler.config import Config, ConfigError, load
 from scheduler.delivery import DeliveryReport, deliver_due
 from scheduler.jobs import crawl_sources
 from scheduler.notify import Message
 from scheduler.notify.webhook import headers_for
 from scheduler.render import email_subject, email_text
+from scheduler.tables import summary_line, table
 
 
 class DemoError(SchedulerError):
@@ -306,8 +308,6 @@ def _prepare(keep: str | None) -> Path:
     directory = Path(keep)
     for name in (CONFIG_NAME, ARCHIVE_NAME):
         if (directory / name).exists():
-            from scheduler.cli import UsageError
-
             raise UsageError(
                 f"{directory / name} already exists; give --keep an empty or new directory"
             )
@@ -388,10 +388,9 @@ def _summarise(
     shown: list[Shown],
     report: DeliveryReport,
 ) -> None:
-    from scheduler.cli import _summary_line, _table  # the same table `newswatch crawl` prints
 
-    _table(
-        [_summary_line(r) for r in results.values()],
+    table(
+        [summary_line(r) for r in results.values()],
         ["source", "status", "fetched", "new", "seen", "off-topic", "errors", "detail"],
     )
     stories = {row["story_id"] for row in articles}

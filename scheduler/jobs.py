@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crawler.archive import Archive, RunRecord
+from crawler.clock import utcnow
+from crawler.context import PassContext, SourceResult
 from crawler.model import Source
-from crawler.passes import PassContext, SourceResult, crawl_pass, utcnow
+from crawler.passes import crawl_pass
 from scheduler.config import Config
 from scheduler.holds import holding
 from scheduler.schedule import is_due, next_due

@@ -32,8 +32,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.archive import Archive, parse_iso, write_trouble
+from crawler.clock import utcnow
 from crawler.matcher import RuleIndex
-from crawler.passes import load_crawl_machinery, utcnow
+from crawler.passes import load_crawl_machinery
 from scheduler.config import Config
 from scheduler.delivery import deliver_due_async
 from scheduler.health import assess, notice

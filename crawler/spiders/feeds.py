@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrapy.http import Response
 
 from crawler.articles import article_from_entry, entry_info, entry_link
 from crawler.feeds import parse_feed
-
-if TYPE_CHECKING:
-    from crawler.spiders.news import NewsSpider
+from crawler.spiders.listing import ListingSpider
 
 
-def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
+def parse(spider: ListingSpider, response: Response) -> Iterator[Any]:
     body = spider.listing_body(response)
     if body is None:
         return

@@ -17,62 +17,13 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.middlewares import PRIVATE, SEEN
+from crawler.context import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext, SourceResult
+from crawler.failures import PRIVATE, SEEN, describe_failure, describe_status
 from crawler.model import Source
-from crawler.passes import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext, SourceResult
 from crawler.settings import HANDLED_STATUSES
 from crawler.spiders import feeds, sitemaps, sites
 from crawler.urls import canonical_url
 from crawler.workers import INLINE_PAGES
-
-_HTTP_HINTS = {
-    404: "not found (404); check the URL",
-    410: "gone (410); remove or replace the source",
-    403: "the server refuses us (403)",
-    401: "the server wants a login (401)",
-}
-
-# Failure classes (Twisted's and Scrapy's) as users read them in `newswatch sources`.
-_FRIENDLY = (
-    ("CannotResolveHost", "the host name does not resolve; check the URL"),
-    ("DNS", "the host name does not resolve; check the URL"),
-    ("Timeout", "the server did not answer in time ([crawl] timeout)"),
-    ("TimedOut", "the connection timed out"),
-    ("Refused", "the server refused the connection"),
-    ("SSL", "the TLS handshake failed (bad or untrusted certificate?)"),
-    ("TLS", "the TLS handshake failed (bad or untrusted certificate?)"),
-    ("certificate", "the TLS handshake failed (bad or untrusted certificate?)"),
-    ("ConnectionLost", "the server closed the connection"),
-    ("DataLoss", "the server closed the connection mid-answer"),
-    ("NeverReceived", "the server closed the connection before answering"),
-)
-
-
-def describe_failure(cls: str, detail: str) -> tuple[str, str]:
-    """(error class, message an operator can act on) for a failed request."""
-    lowered = detail.lower()
-    if "robots.txt" in lowered:
-        return "RobotsDisallowed", "robots.txt forbids this URL; ask the site or remove the source"
-    if PRIVATE in lowered:
-        return "PrivateAddress", detail
-    if "redirect" in lowered:
-        return "RedirectLoop", f"too many redirects (a redirect loop?): {detail}"
-    if "maxsize" in lowered or "max size" in lowered or "exceeds" in lowered:
-        return "TooLarge", f"the response is larger than [crawl] max_page_bytes: {detail}"
-    if "cancelled" in cls.lower() and not detail:
-        # Scrapy cancels a body that grows past DOWNLOAD_MAXSIZE without saying so
-        return "TooLarge", "the response grew larger than [crawl] max_page_bytes and was cut off"
-    for needle, text in _FRIENDLY:
-        if needle.lower() in cls.lower() or needle.lower() in lowered:
-            return cls, f"{text}: {detail}"
-    return cls, f"the fetch failed: {detail}"
-
-
-def describe_status(status: int, retry_after: float | None) -> tuple[str, str]:
-    if status in (429, 503):
-        wait = f"; it asked us to wait {retry_after:.0f} s" if retry_after else ""
-        return f"HTTP{status}", f"the server is overloaded or rate-limiting us ({status}){wait}"
-    return f"HTTP{status}", _HTTP_HINTS.get(status, f"the server answered HTTP {status}")
 
 
 def charset_of(content_type: str) -> str | None:

@@ -4,20 +4,18 @@ and gzipped sitemaps, parsed with lxml (crawler.sitemaps); unseen URLs become pa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrapy.http import Response
 
 from crawler.sitemaps import parse_sitemap
-
-if TYPE_CHECKING:
-    from crawler.spiders.news import NewsSpider
+from crawler.spiders.listing import ListingSpider
 
 # An index lists many sitemaps; the most recent ones hold the news.
 MAX_CHILD_SITEMAPS = 20
 
 
-def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
+def parse(spider: ListingSpider, response: Response) -> Iterator[Any]:
     body = spider.listing_body(response)
     if body is None:
         return

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.http import HtmlResponse, Response
 from scrapy.linkextractors import LinkExtractor
 
+from crawler.spiders.listing import ListingSpider
 from crawler.urls import canonical_url
-
-if TYPE_CHECKING:
-    from crawler.spiders.news import NewsSpider
 
 
 def article_links(section_url: str, links: Sequence[str], follow: Sequence[str]) -> list[str]:
@@ -40,7 +38,7 @@ def article_links(section_url: str, links: Sequence[str], follow: Sequence[str])
     return list(chosen.values())
 
 
-def parse(spider: NewsSpider, response: Response) -> Iterator[Any]:
+def parse(spider: ListingSpider, response: Response) -> Iterator[Any]:
     body = spider.listing_body(response)
     if body is None:
         return
