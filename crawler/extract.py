@@ -15,8 +15,12 @@ title      JSON-LD headline, og:title, ``<title>``, ``<h1>``; a " | Site" / " - 
 author     JSON-LD article authors (people and organisations), else author meta tags; when
            these name only the publisher, the byline's people come first; "A, B"
 published  JSON-LD datePublished (live blogs put their last update in article:published_time),
-           then published-time meta tags, ``itemprop=datePublished``, then htmldate (no
-           free-text search: it took dates from teaser links); UTC ``YYYY-MM-DDTHH:MM:SSZ``
+           then published-time meta tags, ``itemprop=datePublished``, then what the article
+           shows (`crawler.dates`: a "Published ..." label, ``<time>``, the URL's date, the
+           byline or dateline by the headline; never update dates, teasers or body text),
+           then htmldate without free-text search on the page with its teasers, related
+           blocks, sidebars, comments and footers removed (on the whole page it took dates
+           from teaser links); UTC ``YYYY-MM-DDTHH:MM:SSZ``
 text       trafilatura's fast pass, and its full pass (readability/jusText fallback) when the
            fast one found under 1500 characters or mostly link texts; the headline line is
            dropped; paragraphs joined by "\n"
@@ -571,7 +575,11 @@ def _extract(html: bytes | str, url: str, encoding: str | None) -> PageFields:
     names = _site_names(m, m.ld, site, host)
     title = _choose_title(m, ld_articles, names) or _fallback(_traf_title, tree)
     author = _choose_author(m, ld_articles, names, lambda: _fallback(_traf_author, tree))
-    published = _choose_published(m, ld_articles) or _fallback(_traf_date, tree, url)
+    published = (
+        _choose_published(m, ld_articles)
+        or _fallback(_shown_date, tree, url)
+        or _fallback(_traf_date, tree, url)
+    )
     description = _first(m.meta, "og:description", "description", "twitter:description")
     text = _drop_headline(body, title)
     language = _language(text, title, description)
@@ -651,11 +659,20 @@ def _traf_author(tree: HtmlElement) -> str | None:
     return extract_author(tree)
 
 
+def _shown_date(tree: HtmlElement, url: str) -> str | None:
+    from crawler.dates import find_published
+
+    found = find_published(tree, url)
+    return utc_iso(found) if found else None
+
+
 def _traf_date(tree: HtmlElement, url: str) -> str | None:
     from htmldate import find_date
 
+    from crawler.dates import pruned
+
     found = find_date(
-        tree,
+        pruned(tree),
         url=url,
         extensive_search=False,
         original_date=True,

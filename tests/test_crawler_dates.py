@@ -1,0 +1,134 @@
+"""Published dates on pages without date metadata: crawler.dates through extract_page.
+
+The pages of tests/fixtures/dates/ carry no date meta tags, JSON-LD or itemprop; their only
+date is in a byline, a ``<time>``, a "Published ..." label, a dateline or the URL, beside
+decoy dates (teasers, related blocks, sidebars, comments, footers, the site's date of the
+day, events in the body). expected.json gives each page's URL and its expected day, or null
+when the page shows no publication date (then any date is wrong). Pages marked "heldout"
+were written before the code and never used to tune it (bench/dates.py scores both parts).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml.html import fromstring
+
+from crawler.dates import MAX_DATE, find_published, text_dates, url_date
+from crawler.extract import extract_page
+
+DATES = Path(__file__).parent / "fixtures" / "dates"
+EXPECTED: dict[str, dict[str, Any]] = json.loads(
+    (DATES / "expected.json").read_text(encoding="utf-8")
+)
+
+
+def test_the_fixture_set_is_what_the_docs_say() -> None:
+    assert len(EXPECTED) >= 60
+    assert sum(e["part"] == "heldout" for e in EXPECTED.values()) >= 20
+    assert sum(e["published"] is None for e in EXPECTED.values()) >= 10
+    assert len({e["lang"] for e in EXPECTED.values()}) >= 12
+    for name in EXPECTED:
+        html = (DATES / name).read_text(encoding="utf-8").lower()
+        for metadata in ("ld+json", "itemprop", "published_time", 'name="date"', "pubdate"):
+            assert metadata not in html, f"{name} has date metadata ({metadata})"
+    assert sorted(p.name for p in DATES.glob("*.html")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_published_date_of_each_fixture(name: str) -> None:
+    expected = EXPECTED[name]
+    html = (DATES / name).read_bytes()
+    got = extract_page(html, expected["url"]).published
+    assert (got[:10] if got else None) == expected["published"]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "region", "day"),
+    [
+        ("5 December 2026", "en", None, "2026-12-05"),
+        ("December 5, 2026", "en", None, "2026-12-05"),
+        ("Dec. 5th, 2026", "en", "US", "2026-12-05"),
+        ("05.12.2026", "de", None, "2026-12-05"),
+        ("5. Dezember 2026", "de", None, "2026-12-05"),
+        ("le 5 décembre 2026", "fr", None, "2026-12-05"),
+        ("1er mars 2026", "fr", None, "2026-03-01"),
+        ("5 de diciembre de 2026", "es", None, "2026-12-05"),
+        ("5 dicembre 2026", "it", None, "2026-12-05"),
+        ("5 december 2026", "nl", None, "2026-12-05"),
+        ("5 grudnia 2026", "pl", None, "2026-12-05"),
+        ("5 de dezembro de 2026", "pt", None, "2026-12-05"),
+        ("5 decembrie 2026", "ro", None, "2026-12-05"),
+        ("5. prosince 2026", "cs", None, "2026-12-05"),
+        ("12. 5. 2026 8:00", "cs", None, "2026-05-12"),
+        ("5 грудня 2026 р.", "uk", None, "2026-12-05"),
+        ("5 декабря 2026 г.", "ru", None, "2026-12-05"),
+        ("5 Aralık 2026 Cumartesi", "tr", None, "2026-12-05"),
+        ("5 ARALIK 2026", "tr", None, "2026-12-05"),
+        ("2026. december 5.", "hu", None, "2026-12-05"),
+        ("2026-12-05T10:31", None, None, "2026-12-05"),
+        ("5/12/2026", "fr", None, "2026-12-05"),
+        ("5/12/2026", "en", "GB", "2026-12-05"),
+        ("12/5/2026", "en", "US", "2026-12-05"),
+        ("25/12/2026", "en", None, "2026-12-25"),
+        ("12/25/2026", "en", None, "2026-12-25"),
+    ],
+)
+def test_date_expressions(text: str, lang: str | None, region: str | None, day: str) -> None:
+    found = text_dates(text, lang, region)
+    assert [f.day.isoformat() for f in found] == [day]
+
+
+def test_ambiguous_slashed_date_on_a_page_of_unknown_region_is_no_date() -> None:
+    assert text_dates("Posted 03/02/2026", "en", None) == []
+    assert text_dates("not a date: 2026 in 5 words, 31.02.2026, 12/12/1850", "en", None) == []
+    assert text_dates(f"{MAX_DATE.day}.{MAX_DATE.month}.{MAX_DATE.year}", "de") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("Publié le 12 octobre 2026, mis à jour le 13 octobre 2026", ["published", "updated"]),
+        ("Aktualisiert am 06.12.2026 | Veröffentlicht am 05.12.2026", ["updated", "published"]),
+        ("Zaktualizowano: 6 grudnia 2026 Opublikowano: 5 grudnia 2026", ["updated", "published"]),
+        ("Обновлено 05.04.2026; Опубликовано 04.04.2026", ["updated", "published"]),
+        ("Yayınlanma: 5 Aralık 2026 · Güncelleme: 5 Aralık 2026", ["published", "updated"]),
+        ("By Jane Doe, 5 December 2026", [None]),
+    ],
+)
+def test_labels(text: str, labels: list[str | None]) -> None:
+    assert [f.label for f in text_dates(text)] == labels
+
+
+@pytest.mark.parametrize(
+    ("url", "day"),
+    [
+        ("https://example.com/news/2026/12/05/slug/", date(2026, 12, 5)),
+        ("https://example.com/es/2026-12-05/slug.html", date(2026, 12, 5)),
+        ("https://example.com/news/20261205/slug", date(2026, 12, 5)),
+        ("https://example.com/2026/12/slug/", None),  # no day
+        ("https://example.com/a/20261399/slug", None),  # an id, not a date
+        ("https://example.com/news/slug?d=2026-12-05", None),  # the query is no path
+        ("https://2026-12-05.example.com/news", None),
+    ],
+)
+def test_url_dates(url: str, day: date | None) -> None:
+    assert url_date(url) == day
+
+
+def test_a_teaser_date_is_never_the_published_date() -> None:
+    html = (
+        "<html lang='en'><body><article><h1>Headline of the article</h1>"
+        "<p>By A. Writer</p><p>" + "Body text of the article, long enough. " * 8 + "</p>"
+        "<p>The treaty was signed on 12 March 2024 in Rome.</p>"
+        "<ul><li><a href='/x'>Another story</a> 3 December 2026</li>"
+        "<li><a href='/y'>A third story</a> 1 December 2026</li></ul></article>"
+        "<aside><time datetime='2026-12-04'>4 December</time></aside></body></html>"
+    )
+    assert find_published(fromstring(html), "https://example.com/news/headline") is None
+    dated = html.replace("By A. Writer", "By A. Writer, 5 December 2026")
+    assert find_published(fromstring(dated), "https://example.com/news/headline") == "2026-12-05"
