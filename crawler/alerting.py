@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+RETRY_WINDOW = timedelta(hours=24)  # a delivery not made within this is marked failed
+
 
 def period_end(created: datetime, digest: str) -> datetime:
     """The end of the digest period `created` falls in."""
@@ -24,6 +26,11 @@ def period_end(created: datetime, digest: str) -> datetime:
         return start + timedelta(days=1)
     start = created.replace(minute=0, second=0, microsecond=0)
     return start + timedelta(hours=1)
+
+
+def period_start(end: datetime, digest: str) -> datetime:
+    """The start of the digest period that ends at `end` (a day for daily, else an hour)."""
+    return end - (timedelta(days=1) if digest == "daily" else timedelta(hours=1))
 
 
 def hour_start(created: datetime) -> datetime:

@@ -11,10 +11,10 @@ from dataclasses import asdict
 from typing import Any
 
 from crawler import neardup
-from crawler.archive import ArticleIn
 from crawler.extract import PageFields
 from crawler.feeds import Entry
 from crawler.fingerprint import text_fingerprint
+from crawler.records import ArticleIn
 from crawler.urls import amp_to_canonical_guess, canonical_url
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crawler.archive import Archive
+from crawler.archive import Archive, StorageError
 from crawler.clock import utcnow
 from crawler.model import CrawlOptions, Rule, Source
 from crawler.poll import Answer
@@ -86,7 +85,7 @@ class PassContext:
     make_pool: Callable[[], Executor] | None = None  # set by the pipeline
     # the archive failed to store an item (disk full, locked past the busy timeout, I/O error):
     # the pass stops there, and what was not stored is read again
-    archive_error: sqlite3.Error | None = None
+    archive_error: StorageError | None = None
     _own_pool: Future[Executor] | None = None
 
     def start_pool(self) -> None:

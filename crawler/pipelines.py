@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from datetime import datetime
 from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.archive import AlertIn, ArticleIn
+from crawler.archive import AlertIn, ArticleIn, StorageError
 from crawler.articles import article_from_entry, article_from_page, info_entry
 from crawler.context import PassContext
 from crawler.extract import PageFields, extract_page
@@ -83,7 +82,7 @@ class ArchivePipeline:
                     self._store(source, article)
             elif kind == "page_failed":
                 self._page_failed(source, item["url"], item["info"], item["error"])
-        except sqlite3.Error as exc:  # the archive, not the item: it is read again next pass
+        except StorageError as exc:  # the archive, not the item: it is read again next pass
             self._unstored(source, item)
             log.error("%s: could not archive %s: %s", source, item.get("url"), exc)
             self._stop_pass(exc)
@@ -99,7 +98,7 @@ class ArchivePipeline:
         result.unstored += 1
         item.pop("body", None)
 
-    def _stop_pass(self, exc: sqlite3.Error) -> None:
+    def _stop_pass(self, exc: StorageError) -> None:
         """The archive cannot store items now: end the pass instead of waiting out the busy
         timeout (or failing) once per item; what was not stored is read again."""
         if self.ctx.archive_error is not None:

@@ -13,8 +13,9 @@ What a poll decides is small on purpose:
 - 304: the listing is unchanged; the source's run ends here.
 - any other complete answer within ``max_page_bytes`` (a changed listing, an error status, a
   redirect): handed to the crawl as the listing's response
-  (``crawler.middlewares.PrefetchedMiddleware``), so the listing is requested once, and the
-  answer is decompressed, followed, parsed or recorded as an error exactly as a downloaded one.
+  (``crawler.middlewares.prefetched.PrefetchedMiddleware``), so the listing is requested once,
+  and the answer is decompressed, followed, parsed or recorded as an error exactly as a
+  downloaded one.
 - no answer within ``timeout``: the source's error (``DownloadTimeoutError``, as the crawl
   records it), so a server that hangs is not asked twice in one pass.
 - no answer for another reason (a connection or TLS failure, a body over the limit) or

@@ -47,15 +47,15 @@ def scrapy_settings(options: CrawlOptions, **extra: Any) -> dict[str, Any]:
         # Scrapy's robots.txt middleware let concurrent requests to one host skip robots.txt.
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-            "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
+            "crawler.middlewares.robots.SharedRobotsTxtMiddleware": 100,
             # before robots.txt and the network: known article pages are never requested
-            "crawler.middlewares.SeenFilterMiddleware": 50,
+            "crawler.middlewares.seen.SeenFilterMiddleware": 50,
             # links (and redirects) into private networks: not followed (SSRF)
-            "crawler.middlewares.PrivateAddressMiddleware": 60,
+            "crawler.middlewares.private.PrivateAddressMiddleware": 60,
             # a listing its poll already received (crawler.poll) is not requested again
-            "crawler.middlewares.PrefetchedMiddleware": 90,
+            "crawler.middlewares.prefetched.PrefetchedMiddleware": 90,
             # 429/503: pause the host for its Retry-After, then try again
-            "crawler.middlewares.RetryAfterMiddleware": 560,
+            "crawler.middlewares.retry_after.RetryAfterMiddleware": 560,
         },
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
         # Certificates are verified (Scrapy's default accepts any certificate).

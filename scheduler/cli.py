@@ -7,7 +7,6 @@ import csv
 import json
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -15,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from crawler import CrawlerError
-from crawler.archive import Archive, write_trouble
+from crawler.archive import Archive, StorageError
 from crawler.clock import utcnow
 from crawler.context import SourceResult
 from crawler.query import QueryError, parse
+from crawler.search import search
 from scheduler import SchedulerError, UsageError
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
 from scheduler.durations import parse_duration
 from scheduler.secrets import RedactingFilter, channel_secrets
 from scheduler.tables import summary_line, table
+from scheduler.trouble import archive_trouble
 
 log = logging.getLogger("newswatch")
 
@@ -166,8 +167,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = _parse_query(args.query)
     config = _load(args)
     with Archive(config.archive_path) as archive:
-        found = archive.search(
-            query, since=_since(args.since), source=args.source, limit=args.limit
+        found = search(
+            archive, query, since=_since(args.since), source=args.source, limit=args.limit
         )
     _print_found(found, args.json)
     return EXIT_OK
@@ -196,7 +197,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         )
     query = rule.query if rule is not None else _parse_query(args.rule)
     with Archive(config.archive_path) as archive:
-        found = archive.search(query, since=_since(args.since))
+        found = search(archive, query, since=_since(args.since))
     if rule is not None and rule.sources:
         found = [(row, m) for row, m in found if rule.applies_to(row["source"])]
     _print_found(found, args.json)
@@ -538,19 +539,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StorageError as exc:
+        if args.debug:
+            raise
+        print(
+            f"newswatch: {archive_trouble(exc)}, then run the command again; what was committed "
+            "before is kept, and unfinished work is redone",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except (CrawlerError, SchedulerError, OSError) as exc:
         if args.debug:
             raise
         print(f"newswatch: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except sqlite3.Error as exc:
-        if args.debug:
-            raise
-        print(
-            f"newswatch: {write_trouble(exc)}, then run the command again; what was committed "
-            "before is kept, and unfinished work is redone",
-            file=sys.stderr,
-        )
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crawler.archive import Archive, iso, parse_iso
+from crawler.archive import Archive
+from crawler.clock import iso, parse_iso
 from crawler.model import Channel
 from scheduler.holds import release_orphans
 from scheduler.notify import DeliveryError, Message, Sender, registry

@@ -17,13 +17,12 @@ import asyncio
 import logging
 import os
 import socket
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crawler.archive import Archive
+from crawler.archive import Archive, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ async def holding(archive: Archive, clock: Callable[[], datetime]) -> AsyncItera
         renewer.cancel()
         try:
             archive.end_pass(pass_id)
-        except sqlite3.Error as exc:  # the next delivery round releases them after the lease
+        except StorageError as exc:  # the next delivery round releases them after the lease
             log.error("could not release the alerts of this pass yet: %s", exc)
 
 
@@ -97,5 +96,5 @@ async def _renew(archive: Archive, pass_id: str, clock: Callable[[], datetime]) 
         await asyncio.sleep(RENEW_SECONDS)
         try:
             archive.renew_pass(pass_id, clock(), PASS_LEASE)
-        except sqlite3.Error as exc:
+        except StorageError as exc:
             log.warning("could not renew this pass's lease: %s", exc)

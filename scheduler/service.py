@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import signal
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,8 +30,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from crawler.archive import Archive, parse_iso, write_trouble
-from crawler.clock import utcnow
+from crawler.archive import Archive, StorageError
+from crawler.clock import parse_iso, utcnow
 from crawler.matcher import RuleIndex
 from crawler.passes import load_crawl_machinery
 from scheduler.config import Config
@@ -40,6 +39,7 @@ from scheduler.delivery import deliver_due_async
 from scheduler.health import assess, notice
 from scheduler.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
 from scheduler.metrics import Metrics, StatusServer
+from scheduler.trouble import archive_trouble
 
 log = logging.getLogger("newswatch")
 
@@ -175,12 +175,12 @@ class Service:
             self._running_jobs += 1
             try:
                 await job()
-            except sqlite3.Error as exc:
+            except StorageError as exc:
                 self.archive_paused_until = time.monotonic() + ARCHIVE_PAUSE
                 log.error(
                     "%s; the service tries again in %.0f s (what was committed is kept, "
                     "unfinished work is redone)",
-                    write_trouble(exc),
+                    archive_trouble(exc),
                     ARCHIVE_PAUSE,
                 )
             finally:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-import crawler.archive as archive_module
+import crawler.archive.sqlite.base as engine_base
+import crawler.archive.sqlite.schema as archive_module
 from crawler.archive import (
     RETRY_WINDOW,
     SCHEMA_VERSION,
@@ -23,10 +24,11 @@ from crawler.archive import (
     ArchiveError,
     ArticleIn,
     RunRecord,
-    iso,
 )
+from crawler.clock import iso
 from crawler.fingerprint import text_fingerprint
 from crawler.query import Document, parse
+from crawler.search import search
 
 NOW = datetime(2025, 6, 9, 10, 0, tzinfo=UTC)
 LONG_TEXT = (
@@ -168,7 +170,7 @@ def test_a_migration_applies_once_and_data_survives(
         with Archive(db_path) as new:
             assert new.schema_version() == len(upgraded)
             assert new.is_known_url("https://e.org/seen")
-            [old] = new.search(parse("nato"))
+            [old] = search(new, parse("nato"))
             assert (old[0]["url"], old[0]["note"]) == ("https://e.org/old", "migrated")
     assert calls == [1]
 
@@ -310,8 +312,8 @@ def test_changed_text_at_the_same_url_is_an_edit(archive: Archive) -> None:
     assert (stored["title"], stored["text"]) == ("Final", "the hovercraft story")
     assert (stored["first_seen"], stored["updated"]) == (iso(NOW), iso(later))
     # the full-text index follows the edit
-    assert [r["id"] for r, _ in archive.search(parse("hovercraft"))] == [first.article_id]
-    assert archive.search(parse("zeppelin")) == []
+    assert [r["id"] for r, _ in search(archive, parse("hovercraft"))] == [first.article_id]
+    assert search(archive, parse("zeppelin")) == []
     assert archive.count_articles() == 1
 
 
@@ -550,7 +552,7 @@ def brute_force(
 
 
 def searched(archive: Archive, text: str, **filters: Any) -> list[tuple[int, list[str]]]:
-    return [(row["id"], matched) for row, matched in archive.search(parse(text), **filters)]
+    return [(row["id"], matched) for row, matched in search(archive, parse(text), **filters)]
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -649,19 +651,37 @@ def test_opening_waits_out_a_lock_sqlite_refuses_without_waiting() -> None:
         if len(calls) < 3:
             raise sqlite3.OperationalError("database is locked")
 
-    archive_module._when_not_busy(switch_to_wal, 5.0)
+    engine_base._when_not_busy(switch_to_wal, 5.0)
     assert len(calls) == 3
 
     def broken() -> None:
         raise sqlite3.OperationalError("no such table: x")
 
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
-        archive_module._when_not_busy(broken, 5.0)
+        engine_base._when_not_busy(broken, 5.0)
 
     def always_locked() -> None:
         raise sqlite3.OperationalError("database is locked")
 
     started = time.monotonic()
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        archive_module._when_not_busy(always_locked, 0.3)
+        engine_base._when_not_busy(always_locked, 0.3)
     assert time.monotonic() - started < 1.0
+
+
+def test_engine_errors_leave_the_archive_as_its_own(db_path: Path) -> None:
+    from crawler.archive import StorageError
+
+    with Archive(db_path) as archive:
+        archive.store_article(article("https://e.org/a", text="kept"), NOW, no_alerts)
+        raw = sqlite3.connect(db_path)
+        raw.execute("DROP TABLE outbox")
+        raw.execute("DROP TABLE article_urls")
+        raw.commit()
+        raw.close()
+        with pytest.raises(StorageError, match="no such table: outbox") as raised:
+            archive.deliveries()
+        assert isinstance(raised.value.__cause__, sqlite3.Error)
+        with pytest.raises(StorageError):  # a generator's error too
+            list(archive.iter_articles())  # each article's URLs are read as it is yielded
+        assert archive.count_articles() == 1

@@ -24,4 +24,5 @@ def test_scrapys_consoles_stay_off() -> None:
     assert settings["TELNETCONSOLE_ENABLED"] is False
     assert settings["REMOTE_CONTROL_ENABLED"] is False
     assert settings["DOWNLOAD_VERIFY_CERTIFICATES"] is True
-    assert "crawler.middlewares.PrivateAddressMiddleware" in settings["DOWNLOADER_MIDDLEWARES"]
+    middlewares = settings["DOWNLOADER_MIDDLEWARES"]
+    assert "crawler.middlewares.private.PrivateAddressMiddleware" in middlewares

@@ -1,0 +1,36 @@
+"""Search: the articles the full-text index says may match (a superset); `crawler.search`
+confirms them with the query language."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crawler.archive.sqlite.base import SqliteBase
+
+if TYPE_CHECKING:
+    pass
+
+
+class SearchMixin(SqliteBase):
+    def search_candidates(
+        self, fts: str | None, since: datetime | None = None, source: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The articles an FTS5 expression (`Query.to_fts`) may match, newest first: a
+        superset, which `crawler.search` confirms with the query itself. None: every article
+        (a query FTS5 cannot narrow, such as ``NOT nato``)."""
+        where, params = self._filters(since, source, prefix="a.")
+        if fts is not None:
+            sql = (
+                "SELECT a.* FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+                f"WHERE articles_fts MATCH ? {where.replace('WHERE', 'AND', 1)} "
+                "ORDER BY a.first_seen DESC, a.id DESC"
+            )
+            params = [fts, *params]
+        else:
+            sql = f"SELECT a.* FROM articles a {where} ORDER BY a.first_seen DESC, a.id DESC"
+        cursor = self.db.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        for raw in cursor:
+            yield dict(zip(names, raw, strict=True))

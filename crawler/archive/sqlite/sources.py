@@ -1,0 +1,156 @@
+"""Sources and their runs: conditional-GET validators, runs, health, due times."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crawler.alerting import (
+    RETRY_WINDOW,
+)
+from crawler.archive.sqlite.base import SqliteBase
+from crawler.clock import iso, parse_iso
+from crawler.records import RunRecord
+
+if TYPE_CHECKING:
+    pass
+
+
+class SourcesMixin(SqliteBase):
+    def source_state(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM sources WHERE name = ?", (name,))
+
+    def source_states(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in self._all("SELECT * FROM sources")}
+
+    def _ensure_source(self, name: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
+
+    def register_source(self, name: str, kind: str, url: str) -> None:
+        with self.transaction():
+            self._ensure_source(name)
+            self.db.execute(
+                "UPDATE sources SET kind = ?, url = ? WHERE name = ?", (kind, url, name)
+            )
+
+    def save_validators(
+        self, name: str, etag: str | None, last_modified: str | None, body_hash: str | None
+    ) -> None:
+        """Remember what the next conditional GET sends (only after the body was processed)."""
+        with self.transaction():
+            self._ensure_source(name)
+            self.db.execute(
+                "UPDATE sources SET etag = ?, last_modified = ?, body_hash = ? WHERE name = ?",
+                (etag, last_modified, body_hash, name),
+            )
+
+    def record_run(self, run: RunRecord, next_due: datetime | None) -> None:
+        """Store one pass of one source and update its health."""
+        failed = run.status == "error"
+        with self.transaction():
+            self._ensure_source(run.source)
+            self.db.execute(
+                """INSERT INTO runs (source, started, finished, status, http_status, fetched, new,
+                       seen, off_topic, errors, error_class, error, warning, duration, pages)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    run.source,
+                    iso(run.started),
+                    iso(run.finished),
+                    run.status,
+                    run.http_status,
+                    run.fetched,
+                    run.new,
+                    run.seen,
+                    run.off_topic,
+                    run.errors,
+                    run.error_class,
+                    run.error,
+                    run.warning,
+                    round((run.finished - run.started).total_seconds(), 3),
+                    run.pages,
+                ),
+            )
+            self.db.execute(
+                "UPDATE sources SET not_before = ? WHERE name = ?",
+                (iso(run.not_before) if run.not_before else None, run.source),
+            )
+            if failed:
+                self.db.execute(
+                    """UPDATE sources SET last_run = ?, last_status = ?, last_error = ?,
+                           last_error_class = ?, consecutive_failures = consecutive_failures + 1,
+                           next_due = ? WHERE name = ?""",
+                    (
+                        iso(run.started),
+                        run.status,
+                        run.error,
+                        run.error_class,
+                        iso(next_due) if next_due else None,
+                        run.source,
+                    ),
+                )
+            else:
+                self.db.execute(
+                    """UPDATE sources SET last_run = ?, last_success = ?, last_status = ?,
+                           last_warning = ?, consecutive_failures = 0, next_due = ?
+                       WHERE name = ?""",
+                    (
+                        iso(run.started),
+                        iso(run.finished),
+                        run.status,
+                        run.warning,
+                        iso(next_due) if next_due else None,
+                        run.source,
+                    ),
+                )
+
+    def runs(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if source:
+            return self._all(
+                "SELECT * FROM runs WHERE source = ? ORDER BY id DESC LIMIT ?", (source, limit)
+            )
+        return self._all("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The latest run of each source."""
+        rows = self._all(
+            "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
+        )
+        return {row["source"]: row for row in rows}
+
+    def recent_first_seen(self, source: str, limit: int = 20) -> list[datetime]:
+        """When the source's latest new articles arrived (for its learned cadence)."""
+        rows = self.db.execute(
+            "SELECT first_seen FROM articles WHERE source = ? ORDER BY first_seen DESC LIMIT ?",
+            (source, limit),
+        ).fetchall()
+        return [parse_iso(r[0]) for r in rows]
+
+    def set_health(
+        self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Record a source's health state and queue its notices, together.
+
+        `notices`: (channel, delivery id, payload JSON) for each `[health] notify` channel.
+        """
+        with self.transaction():
+            self._ensure_source(source)
+            self.db.execute(
+                "UPDATE sources SET health_state = ?, health_since = ? WHERE name = ?",
+                (state, iso(now), source),
+            )
+            for channel, delivery, payload in notices:
+                self.db.execute(
+                    """INSERT INTO outbox (delivery, event, channel, payload, created, expires,
+                           next_attempt) VALUES (?, 'source-health', ?, ?, ?, ?, ?)""",
+                    (delivery, channel, payload, iso(now), iso(now + RETRY_WINDOW), iso(now)),
+                )
+
+    def articles_since(self, since: datetime) -> dict[str, int]:
+        """Articles first seen since `since`, per source."""
+        rows = self._all(
+            "SELECT source, count(*) AS n FROM articles WHERE first_seen >= ? GROUP BY source",
+            (iso(since),),
+        )
+        return {row["source"]: row["n"] for row in rows}
