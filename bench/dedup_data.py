@@ -18,7 +18,7 @@ are left out. From each real article (``a``, as its publisher printed it) a copy
 - ``lead_rewrite``    the leading paragraphs (at least a quarter of the words) replaced by other
                       text, the title kept: only the title signal can find some of these
 - ``siblings``        a ``trim60`` and an ``edit5`` copy of one article, paired with each other:
-                      pairwise they are often not similar enough (DESIGN.md); a story cluster
+                      pairwise they are often not similar enough; a story cluster
                       joins them through the original. Reported, not part of the targets.
 - ``real_version``    two versions of one real article found in the data (same title, edited
                       text: fundus de/Taz V1 and V2); the later one is not used otherwise.

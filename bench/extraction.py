@@ -242,7 +242,7 @@ def direct(pages: list[Page]) -> tuple[dict[str, Fields], float]:
 
 
 def baseline(pages: list[Page]) -> tuple[dict[str, Fields], float]:
-    """Bare trafilatura.bare_extraction with metadata, as documented in DESIGN.md."""
+    """Bare trafilatura.bare_extraction with metadata, as trafilatura documents it."""
     import trafilatura
 
     trafilatura.bare_extraction(b"<html><body><p>warm-up</p></body></html>")  # imports

@@ -1,7 +1,7 @@
-"""Near-duplicate articles (SPEC section 5): copies of one story across outlets (pure).
+"""Near-duplicate articles (docs/how-it-decides.md): copies of one story across outlets (pure).
 
 Wire copy re-wrapped in another outlet's template, trimmed, or lightly edited is the same
-story. DESIGN.md "Near-duplicates" has the measurements behind the method::
+story. docs/benchmarks.md ("Same article, same story") has the measurements behind the method::
 
     text --tokenize--> words --5-shingles--> set of 64-bit hashes        shingles()
          --MinHash, 128 permutations-->  128 uint32 values                signature()

@@ -1,4 +1,4 @@
-"""The one query language of newswatch (SPEC section 4).
+"""The one query language of newswatch (docs/query-language.md).
 
 `search`, `rules test` and the live matcher all go through this module, so they give the
 same answer for the same article. The module is pure: no I/O, no database, no clock.

@@ -1,4 +1,4 @@
-"""The `newswatch` command line (SPEC section 2). User-facing text lives here and only here."""
+"""The `newswatch` command line (docs/commands.md). User-facing text lives here and only here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Load and validate the config file (SPEC section 3) into the plain values of crawler.model.
+"""Load and validate the config file (docs/configuration.md) into the plain values of crawler.model.
 
 Every key is declared once, in SCHEMA and CHANNEL_TYPES below, with its type, default, help and
 validator; the loader walks that table. Unknown keys are rejected. Nothing stops at the first

@@ -1,4 +1,4 @@
-"""`newswatch demo`: an offline end-to-end demonstration (SPEC section 2).
+"""`newswatch demo`: an offline end-to-end demonstration (docs/commands.md).
 
 A bundled sample news site (`scheduler/demo_site/`, package data: three fictional outlets with
 an RSS feed, a Google News sitemap and a section page) is served on 127.0.0.1 from a thread.

@@ -1,4 +1,4 @@
-"""Health and metrics while `run` is up (SPEC section 6): GET /healthz and GET /metrics.
+"""Health and metrics while `run` is up (docs/operations.md): GET /healthz and GET /metrics.
 
 A tiny HTTP/1.1 responder on the service's own asyncio loop (no thread, no framework); the
 metrics are prometheus-client objects in a registry of their own.

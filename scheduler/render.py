@@ -1,4 +1,5 @@
-"""What leaves the system, as values (pure): alert payloads and snippets (SPEC section 6)."""
+"""What leaves the system, as values (pure): alert payloads and snippets
+(docs/how-it-decides.md)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def alert_payload(
     also_reported_by: Sequence[dict[str, Any]],
     created: str,
 ) -> dict[str, Any]:
-    """The webhook body of one alert, exactly as SPEC section 6 shows it."""
+    """The webhook body of one alert, exactly as the README's quickstart shows it."""
     return {
         "event": "alert",
         "delivery": delivery,
@@ -128,8 +129,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]])")
 def digest_payload(
     *, delivery: str, rule: str, start: str, end: str, alerts: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The body of a digest (SPEC section 6): the alerts of one rule over one period, each
-    `{rule, matched, article, story}` as in an alert."""
+    """The body of a digest (docs/how-it-decides.md, "Digests"): the alerts of one rule over
+    one period, each `{rule, matched, article, story}` as in an alert."""
     return {
         "event": "digest",
         "delivery": delivery,

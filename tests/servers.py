@@ -7,7 +7,7 @@
 ``WebhookReceiver``
     Records every POST and answers with a programmable sequence of responses.
 ``verify_signature`` / ``signature``
-    Check / build an ``X-Newswatch-Signature-256`` value (SPEC section 6).
+    Check / build an ``X-Newswatch-Signature-256`` value (the README's quickstart).
 ``free_port``
     A free TCP port on a loopback host.
 

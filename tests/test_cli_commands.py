@@ -1,4 +1,4 @@
-"""The command line (SPEC section 2) as real `newswatch` subprocesses: init, check, errors,
+"""The command line (docs/commands.md) as real `newswatch` subprocesses: init, check, errors,
 --help everywhere, NEWSWATCH_CONFIG, usage errors, and `rules test` agreeing with `search`."""
 
 from __future__ import annotations

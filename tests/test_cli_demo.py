@@ -1,4 +1,4 @@
-"""`newswatch demo` (SPEC section 2) as a real subprocess: it serves the bundled sample site
+"""`newswatch demo` (docs/commands.md) as a real subprocess: it serves the bundled sample site
 (scheduler/demo_site/, see its README.md) on 127.0.0.1, crawls it with the real pipeline into a
 temporary archive, shows the alerts instead of sending them, and leaves an archive that the
 other commands read when given --keep DIR."""

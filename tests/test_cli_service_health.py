@@ -1,7 +1,8 @@
-"""Source health in the real `newswatch run` service (SPEC sections 2, 3, 6): a feed that starts
-failing sends exactly one `failing` notice to `[health] notify` (after `[health] failures`
-consecutive failed runs, however many more follow), one `recovered` notice when it works again,
-and /metrics, /healthz and `sources --json` tell the same story meanwhile."""
+"""Source health in the real `newswatch run` service (docs/how-it-decides.md, "Source health
+and backoff"): a feed that starts failing sends exactly one `failing` notice to
+`[health] notify` (after `[health] failures` consecutive failed runs, however many more
+follow), one `recovered` notice when it works again, and /metrics, /healthz and
+`sources --json` tell the same story meanwhile."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def check_notice(request: RecordedRequest, state: str) -> None:
     assert request.headers.get("Content-Type", "").startswith("application/json")
     body = request.json
     assert isinstance(body, dict), request.body
-    assert set(body) == NOTICE_KEYS, body  # exactly the fields of SPEC section 6
+    assert set(body) == NOTICE_KEYS, body  # exactly the documented fields
     assert body["event"] == "source-health"
     assert body["source"] == SOURCE
     assert body["state"] == state

@@ -1,4 +1,4 @@
-"""Identity, duplicates and stories (SPEC section 5) end to end: real crawls of feeds served
+"""Identity, duplicates and stories (docs/how-it-decides.md) end to end: real crawls of feeds served
 locally, one alert per story, copies listed under also_reported_by, edits, rebuild."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Near-duplicate stories (SPEC section 5): crawler.neardup."""
+"""Near-duplicate stories (docs/how-it-decides.md): crawler.neardup."""
 
 from __future__ import annotations
 

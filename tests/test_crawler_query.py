@@ -1,4 +1,4 @@
-"""The query language (SPEC section 4): crawler.query."""
+"""The query language (docs/query-language.md): crawler.query."""
 
 from __future__ import annotations
 

@@ -85,7 +85,7 @@ def test_every_fixture_has_an_expectation_and_a_readme_row():
 
 
 def test_news_fields_scrapy_would_drop():
-    """DESIGN.md: SitemapSpider drops the Google News fields; this parser keeps them."""
+    """Scrapy's SitemapSpider drops the Google News fields; this parser keeps them."""
     from scrapy.utils.sitemap import Sitemap
 
     scrapy_view = list(Sitemap(fixture("google-news.xml")))

@@ -1,4 +1,5 @@
-"""Canonical article URLs (crawler/urls.py): one archive key per article (SPEC section 5)."""
+"""Canonical article URLs (crawler/urls.py): one archive key per article
+(docs/how-it-decides.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Documentation is executable: the README, docs/architecture.md and bench/README.md against
-the code.
+"""Documentation is executable: the README and the user docs it links to (docs/commands.md,
+configuration.md, query-language.md, how-it-decides.md, operations.md, limits.md: read here as
+one text, `README`), docs/architecture.md and bench/README.md against the code.
 
 A command or option the CLI has, a config key the schema has, or a metric the service exports
-that the README does not document fails here; so does a README example (config, query, error
+that the docs do not document fails here; so does a README example (config, query, error
 message, signature check, webhook and digest bodies, retry delays) that no longer works as
 shown, a module or archive table missing from docs/architecture.md, and a benchmark script
 missing from bench/README.md.
@@ -34,7 +35,17 @@ from scheduler.render import alert_payload, digest_payload
 from scheduler.schedule import RETRY_DELAYS
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+USER_DOCS = (
+    "README.md",
+    "docs/commands.md",
+    "docs/configuration.md",
+    "docs/query-language.md",
+    "docs/how-it-decides.md",
+    "docs/operations.md",
+    "docs/limits.md",
+)
+README = "\n".join((ROOT / name).read_text(encoding="utf-8") for name in USER_DOCS)
+FRONT_DOOR = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 BENCH_README = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
 COMMON_OPTIONS = {"-h", "--help", "-c", "--config", "--debug"}
@@ -46,7 +57,7 @@ COMMON_OPTIONS = {"-h", "--help", "-c", "--config", "--debug"}
 def section(title: str) -> str:
     """The text of the `## title` section, up to the next `## ` heading."""
     found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
-    assert found, f"README.md has no '## {title}' section"
+    assert found, f"no '## {title}' section in {', '.join(USER_DOCS)}"
     return found.group(1)
 
 
@@ -267,6 +278,24 @@ def test_every_toml_block_parses() -> None:
 # ------------------------------------------------------------------ what the README promises
 
 
+def test_the_readme_is_a_front_door() -> None:
+    """What it is, the two commands, the quickstart and links: the references live in docs/."""
+    assert len(FRONT_DOOR.encode("utf-8")) <= 12 * 1024
+    headings = re.findall(r"^## (.+)$", FRONT_DOOR, re.M)
+    assert headings[:2] == ["The two commands", "Quickstart"]
+    for name in USER_DOCS[1:]:
+        assert f"]({name})" in FRONT_DOOR, f"the README does not link {name}"
+
+
+def test_relative_links_in_the_docs_lead_somewhere() -> None:
+    for name in (*USER_DOCS, "docs/architecture.md", "docs/benchmarks.md", "docs/reliability.md"):
+        path = ROOT / name
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            assert (path.parent / target).exists(), f"{name} links {target}, which is not there"
+
+
 def test_make_targets_are_what_the_readme_says() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "CONFIG ?= config/newswatch.toml" in makefile
@@ -274,7 +303,7 @@ def test_make_targets_are_what_the_readme_says() -> None:
     for tool in ("ruff check", "ruff format --check", "mypy", "pytest"):
         assert tool in makefile, tool
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "make run" in README and "make test" in README
+    assert "make run" in FRONT_DOOR and "make test" in FRONT_DOOR
 
 
 def test_signature_snippet_verifies_real_signatures() -> None:

@@ -26,7 +26,7 @@ class DeliveryError(SchedulerError):
 class Message:
     event: str  # alert | digest | source-health
     delivery: str  # stable across retries
-    payload: dict[str, Any]  # the JSON document of SPEC section 6
+    payload: dict[str, Any]  # the JSON document the README's quickstart shows
     body: bytes  # that document serialised once, frozen for every retry
 
 
