@@ -2,7 +2,7 @@
 per-host limit across sources), then one result per source.
 
 The spider and the pipeline share a `PassContext` (handed to them through the crawler's
-settings); after the crawl, `crawl_pass` returns a `SourceResult` per source for the caller to
+settings); after the crawl, `crawl_pass` returns a `RunRecord` per source for the caller to
 record. Conditional-GET validators are only returned for a source whose items were all
 processed, so a pass killed halfway fetches the feed in full again next time.
 """
@@ -13,18 +13,17 @@ import asyncio
 import logging
 from typing import Any
 
-from crawler.context import MAX_PAGE_ATTEMPTS, PassContext, SourceResult
+from crawler.context import MAX_PAGE_ATTEMPTS, PassContext
 from crawler.failures import describe_failure
 from crawler.model import Source
 from crawler.poll import Answer, Poll, poll
+from crawler.records import RunRecord
 from crawler.settings import scrapy_settings
 
 log = logging.getLogger(__name__)
 
 
-async def crawl_pass(
-    ctx: PassContext, stop: asyncio.Event | None = None
-) -> dict[str, SourceResult]:
+async def crawl_pass(ctx: PassContext, stop: asyncio.Event | None = None) -> dict[str, RunRecord]:
     """Crawl every source of `ctx` once. Needs the asyncio Twisted reactor to be running.
 
     When `stop` is set mid-crawl, the crawl is closed cleanly (Scrapy finishes what it is

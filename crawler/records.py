@@ -7,7 +7,7 @@ types imports this one, not the archive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crawler import neardup
@@ -55,20 +55,38 @@ class AlertIn:
     max_per_hour: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunRecord:
+    """One source's run of a pass: the pass fills it in as it goes (`crawler.context`), the
+    archive stores it (`record_run`). The last five fields are the pass's own bookkeeping."""
+
     source: str
     started: datetime
-    finished: datetime
-    status: str  # "ok" | "not_modified" | "warning" | "error"
+    finished: datetime | None = None  # set when the source's part of the pass ends
+    status: str = "ok"  # ok | not_modified | warning | error
     http_status: int | None = None
-    fetched: int = 0
-    new: int = 0
-    seen: int = 0
-    off_topic: int = 0
-    errors: int = 0
+    fetched: int = 0  # entries in the listing
+    new: int = 0  # new articles archived
+    seen: int = 0  # entries already known (duplicates, unchanged, seen before)
+    off_topic: int = 0  # entries outside [topic], remembered as seen
+    errors: int = 0  # entries that could not be processed
     error_class: str | None = None
     error: str | None = None
     warning: str | None = None
-    pages: int = 0
-    not_before: datetime | None = None  # the server asked us to wait (Retry-After)
+    pages: int = 0  # article pages fetched
+    not_before: datetime | None = None  # the server asked us to wait until then (Retry-After)
+    unstored: int = 0  # of the errors, items the archive failed to store (disk full, locked)
+    truncated: bool = False  # more new pages than a pass takes: the rest come next pass
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    validators: tuple[str | None, str | None, str | None] | None = None  # etag, lm, body hash
+    duplicates: dict[str, int] = field(default_factory=dict)  # kind -> count
+
+    def fail(self, error_class: str, message: str) -> None:
+        self.status = "error"
+        self.error_class = error_class
+        self.error = message
+
+    def warn(self, message: str) -> None:
+        if self.status == "ok":
+            self.status = "warning"
+        self.warning = message

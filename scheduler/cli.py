@@ -16,8 +16,8 @@ from typing import Any
 from crawler import CrawlerError
 from crawler.archive import Archive, StorageError
 from crawler.clock import utcnow
-from crawler.context import SourceResult
 from crawler.query import QueryError, parse
+from crawler.records import RunRecord
 from crawler.search import search
 from scheduler import SchedulerError, UsageError
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
@@ -108,7 +108,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         else:
             sources = due_sources(config, archive, utcnow())
 
-        results: dict[str, SourceResult] = {}
+        results: dict[str, RunRecord] = {}
         if sources:
             if likely_needs_pool(sources, archive.last_runs(), config.crawl.fetch_articles):
                 start_fork_server()  # the extraction workers load while the crawl starts up

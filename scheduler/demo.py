@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit
 
 from crawler.archive import Archive
 from crawler.clock import utcnow
-from crawler.context import SourceResult
 from crawler.model import Channel
+from crawler.records import RunRecord
 from scheduler import SchedulerError, UsageError
 from scheduler.config import Config, ConfigError, load
 from scheduler.delivery import DeliveryReport, deliver_due
@@ -359,7 +359,7 @@ def run(keep: str | None = None) -> int:
             shower = ShowSenders()
             with Archive(config.archive_path) as archive:
                 sources = list(config.sources)
-                results: dict[str, SourceResult] = run_on_reactor(
+                results: dict[str, RunRecord] = run_on_reactor(
                     lambda: crawl_sources(config, archive, sources)
                 )
                 report = deliver_due(archive, config.channels, utcnow, senders=shower.senders())
@@ -383,7 +383,7 @@ def run(keep: str | None = None) -> int:
 
 
 def _summarise(
-    results: dict[str, SourceResult],
+    results: dict[str, RunRecord],
     articles: list[dict[str, Any]],
     shown: list[Shown],
     report: DeliveryReport,

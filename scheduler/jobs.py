@@ -10,11 +10,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from crawler.archive import Archive, RunRecord
+from crawler.archive import Archive
 from crawler.clock import utcnow
-from crawler.context import PassContext, SourceResult
+from crawler.context import PassContext
+from crawler.matcher import RuleIndex
 from crawler.model import Source
 from crawler.passes import crawl_pass
+from crawler.records import RunRecord
 from scheduler.config import Config
 from scheduler.holds import holding
 from scheduler.schedule import is_due, next_due
@@ -61,8 +63,8 @@ async def crawl_sources(
     clock: Callable[[], datetime] = utcnow,
     scrapy_overrides: dict[str, Any] | None = None,
     stop: asyncio.Event | None = None,
-    rule_index: Any = None,
-) -> dict[str, SourceResult]:
+    rule_index: RuleIndex | None = None,
+) -> dict[str, RunRecord]:
     """One pass over `sources`; every source's run is recorded, whatever happened."""
     for source in sources:
         archive.register_source(source.name, source.kind, source.url)
@@ -98,29 +100,10 @@ async def crawl_sources(
         if result.unstored:  # items the archive could not store: read again soon
             due = min(due, result.finished + ARCHIVE_RETRY)
         # a server that asked us to wait (429/503 Retry-After) is not asked again before then
-        not_before = (
-            result.finished + timedelta(seconds=result.retry_after) if result.retry_after else None
-        )
-        archive.record_run(
-            RunRecord(
-                source=source.name,
-                started=result.started,
-                finished=result.finished,
-                status=result.status,
-                http_status=result.http_status,
-                fetched=result.fetched,
-                new=result.new,
-                seen=result.seen,
-                off_topic=result.off_topic,
-                errors=result.errors,
-                error_class=result.error_class,
-                error=result.error,
-                warning=result.warning,
-                pages=result.pages,
-                not_before=not_before,
-            ),
-            max(due, not_before) if not_before else due,
-        )
+        if result.retry_after:
+            result.not_before = result.finished + timedelta(seconds=result.retry_after)
+        not_before = result.not_before
+        archive.record_run(result, max(due, not_before) if not_before else due)
     archive.checkpoint()
     if ctx.archive_error is not None:
         raise ctx.archive_error  # the caller says what happened (cli: exit 1; run: a pause)

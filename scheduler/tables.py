@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crawler.context import MAX_NEW_PAGES, SourceResult
+from crawler.context import MAX_NEW_PAGES
+from crawler.records import RunRecord
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
@@ -18,7 +19,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def summary_line(result: SourceResult) -> list[Any]:
+def summary_line(result: RunRecord) -> list[Any]:
     """A source's row in the table of a pass: what it did, and what went wrong."""
     detail = result.error or result.warning or ""
     if result.truncated:

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 import scrapy
 from scrapy.http import Response
 
-from crawler.context import PassContext, SourceResult
+from crawler.context import PassContext
 from crawler.model import Source
+from crawler.records import RunRecord
 
 
 class ListingSpider(Protocol):
@@ -22,7 +23,7 @@ class ListingSpider(Protocol):
     @property
     def ctx(self) -> PassContext: ...
 
-    def result(self, response_or_meta: Response | dict[str, Any]) -> SourceResult: ...
+    def result(self, response_or_meta: Response | dict[str, Any]) -> RunRecord: ...
 
     def listing_body(self, response: Response) -> bytes | None: ...
 

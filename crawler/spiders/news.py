@@ -17,9 +17,10 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.context import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext, SourceResult
+from crawler.context import MAX_NEW_PAGES, MAX_PAGE_ATTEMPTS, PassContext
 from crawler.failures import PRIVATE, SEEN, describe_failure, describe_status
 from crawler.model import Source
+from crawler.records import RunRecord
 from crawler.settings import HANDLED_STATUSES
 from crawler.spiders import feeds, sitemaps, sites
 from crawler.urls import canonical_url
@@ -49,7 +50,7 @@ class NewsSpider(scrapy.Spider):
         ctx: PassContext = self.settings["NEWSWATCH_PASS"]
         return ctx
 
-    def result(self, response_or_meta: Response | dict[str, Any]) -> SourceResult:
+    def result(self, response_or_meta: Response | dict[str, Any]) -> RunRecord:
         meta = response_or_meta if isinstance(response_or_meta, dict) else response_or_meta.meta
         return self.ctx.result(meta["source"])
 

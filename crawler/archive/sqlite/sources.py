@@ -48,6 +48,7 @@ class SourcesMixin(SqliteBase):
     def record_run(self, run: RunRecord, next_due: datetime | None) -> None:
         """Store one pass of one source and update its health."""
         failed = run.status == "error"
+        finished = run.finished or run.started
         with self.transaction():
             self._ensure_source(run.source)
             self.db.execute(
@@ -57,7 +58,7 @@ class SourcesMixin(SqliteBase):
                 (
                     run.source,
                     iso(run.started),
-                    iso(run.finished),
+                    iso(finished),
                     run.status,
                     run.http_status,
                     run.fetched,
@@ -68,7 +69,7 @@ class SourcesMixin(SqliteBase):
                     run.error_class,
                     run.error,
                     run.warning,
-                    round((run.finished - run.started).total_seconds(), 3),
+                    round((finished - run.started).total_seconds(), 3),
                     run.pages,
                 ),
             )
@@ -97,7 +98,7 @@ class SourcesMixin(SqliteBase):
                        WHERE name = ?""",
                     (
                         iso(run.started),
-                        iso(run.finished),
+                        iso(finished),
                         run.status,
                         run.warning,
                         iso(next_due) if next_due else None,
