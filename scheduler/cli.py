@@ -40,8 +40,9 @@ def _config_path(args: argparse.Namespace) -> str:
     return args.config or os.environ.get("NEWSWATCH_CONFIG") or DEFAULT_CONFIG
 
 
-def _load(args: argparse.Namespace) -> Config:
-    config = load(_config_path(args))
+def _load(args: argparse.Namespace, cached: bool = False) -> Config:
+    """The config; `cached`: with the rules cache beside the archive (commands that crawl)."""
+    config = load(_config_path(args), cached=cached)
     # from here on, no log line shows a channel's password, signing key or URL token
     redacting = RedactingFilter(channel_secrets(config.channels))
     for handler in logging.getLogger().handlers:
@@ -94,7 +95,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from scheduler.jobs import crawl_sources, due_sources
     from scheduler.runtime import run_on_reactor
 
-    config = _load(args)
+    config = _load(args, cached=True)
     unknown = [n for n in args.source or [] if n not in {s.name for s in config.sources}]
     if unknown:
         raise UsageError(
@@ -112,7 +113,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         if sources:
             if likely_needs_pool(sources, archive.last_runs(), config.crawl.fetch_articles):
                 start_fork_server()  # the extraction workers load while the crawl starts up
-            results = run_on_reactor(lambda: crawl_sources(config, archive, sources))
+            cache = config.rules_cache
+            index = cache.index(config.rules) if cache is not None else None
+            results = run_on_reactor(
+                lambda: crawl_sources(config, archive, sources, rule_index=index)
+            )
+            if cache is not None:
+                cache.save()
         report = deliver_due(archive, config.channels, utcnow)
 
     if results:
@@ -132,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.runtime import run_on_reactor
     from scheduler.service import Service
 
-    config = _load(args)
+    config = _load(args, cached=True)
     with Archive(config.archive_path) as archive:
         service = Service(config, archive)
         run_on_reactor(service.run)

@@ -12,14 +12,17 @@ tomllib gives no line numbers, so `locate_keys()` scans the raw text for table h
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import json
 import os
 import re
 import tomllib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -30,6 +33,7 @@ from crawler.query import Query, QueryError
 from crawler.query import parse as parse_query
 from scheduler import SchedulerError
 from scheduler.durations import format_duration, parse_duration
+from scheduler.rulecache import RuleCache, cache_path
 from scheduler.schedule import cron_trigger
 from scheduler.secrets import channel_secrets, redact
 
@@ -268,7 +272,16 @@ class ParsedQuery(NamedTuple):
     query: Query
 
 
+# Query texts already parsed, from the rules cache (scheduler.rulecache) of the command loading
+# the config: a text found here is not parsed again (one that is not, a new or an invalid one,
+# always is).
+_KNOWN_QUERIES: ContextVar[Mapping[str, Query] | None] = ContextVar("known_queries", default=None)
+
+
 def query(value: str) -> ParsedQuery:
+    known = (_KNOWN_QUERIES.get() or {}).get(value)
+    if known is not None:
+        return ParsedQuery(value, known)
     try:
         return ParsedQuery(value, parse_query(value))
     except QueryError as exc:
@@ -535,6 +548,8 @@ class Config:
     health_notify: tuple[str, ...]
     health_failures: int
     channels: dict[str, Channel]
+    # the compiled rules of the last run (`load(..., cached=True)`), beside the archive
+    rules_cache: RuleCache | None = field(default=None, compare=False, repr=False)
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -549,12 +564,16 @@ class Config:
         raise KeyError(name)
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+def load(
+    path: str | Path, environ: Mapping[str, str] | None = None, cached: bool = False
+) -> Config:
     """Read and validate the config file; raise ConfigError listing every problem.
 
-    `environ` is where `${NAME}` is looked up: os.environ when None.
+    `environ` is where `${NAME}` is looked up: os.environ when None. `cached`: take the parsed
+    queries from the rules cache beside the archive, and hand the cache on in
+    `Config.rules_cache` (the commands that crawl; `check` never does).
     """
-    config, problems = _load(path, os.environ if environ is None else environ)
+    config, problems = _load(path, os.environ if environ is None else environ, cached)
     if problems or config is None:
         raise ConfigError(problems)
     return config
@@ -565,7 +584,9 @@ def validate(path: str | Path, environ: Mapping[str, str] | None = None) -> list
     return _load(path, os.environ if environ is None else environ)[1]
 
 
-def _load(path: str | Path, environ: Mapping[str, str]) -> tuple[Config | None, list[Problem]]:
+def _load(
+    path: str | Path, environ: Mapping[str, str], cached: bool = False
+) -> tuple[Config | None, list[Problem]]:
     file = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -579,19 +600,42 @@ def _load(path: str | Path, environ: Mapping[str, str]) -> tuple[Config | None, 
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, [Problem(file, line, "(file)", "not UTF-8 text; save the file as UTF-8")]
-    locator = _Locator(text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return None, [_syntax_problem(file, text, str(exc), locator.duplicate_line)]
-    loader = _Loader(file, locator.lines, environ)
-    config = loader.run(Path(path), data)
+        return None, [_syntax_problem(file, text, str(exc), _Locator(text).duplicate_line)]
+    # where each key is written: found only when a problem is reported (a scan of the text
+    # cost 10,000 rules about 1 s)
+    loader = _Loader(file, functools.cache(lambda: _Locator(text).lines), environ)
+    cache = RuleCache.load(_cache_path(Path(path), data, environ)) if cached else None
+    known = _KNOWN_QUERIES.set(cache.queries if cache is not None else None)
+    try:
+        config = loader.run(Path(path), data)
+    finally:
+        _KNOWN_QUERIES.reset(known)
     secrets = channel_secrets(_raw_channels(data, environ))
     problems = sorted(
         (Problem(p.file, p.line, p.key, redact(p.message, secrets)) for p in loader.problems),
         key=lambda problem: problem.line,
     )
-    return (None if problems else config), problems
+    if problems or config is None:
+        return None, problems
+    if cache is not None:
+        parsed = {rule.query_text: rule.query for rule in config.rules}
+        if config.topic is not None and config.topic_text is not None:
+            parsed[config.topic_text] = config.topic
+        cache.remember_queries(parsed)
+        config = dataclasses.replace(config, rules_cache=cache)
+    return config, problems
+
+
+def _cache_path(config_path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
+    """Where the rules cache of this config's archive is (as `_build` places the archive)."""
+    archive = data.get("archive") if isinstance(data.get("archive"), dict) else {}
+    raw = archive.get("path", "../data/newswatch.db") if isinstance(archive, dict) else None
+    text = expand(raw, environ)[0] if isinstance(raw, str) else "../data/newswatch.db"
+    directory = Path(os.path.abspath(config_path)).parent
+    return cache_path(Path(os.path.normpath(directory / Path(text).expanduser())))
 
 
 def _raw_channels(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Channel]:
@@ -675,7 +719,9 @@ _FAILED: Any = _Failed()  # the key is given, and its problem is reported
 
 
 class _Loader:
-    def __init__(self, file: str, lines: dict[KeyPath, int], environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, file: str, lines: Callable[[], dict[KeyPath, int]], environ: Mapping[str, str]
+    ) -> None:
         self.file = file
         self.lines = lines
         self.environ = environ
@@ -684,9 +730,10 @@ class _Loader:
         self.references: list[tuple[KeyPath, str, tuple[str, ...]]] = []
 
     def line_of(self, path: KeyPath) -> int:
+        lines = self.lines()
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             path = path[:-1]
         return 1
 

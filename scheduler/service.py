@@ -56,7 +56,15 @@ class Service:
     ) -> None:
         self.config, self.archive, self.clock = config, archive, clock
         self.metrics = Metrics()
-        self.rule_index = RuleIndex([r for r in config.rules if r.notify])  # compiled once
+        # compiled once, or taken from the rules cache of the last run
+        cache = config.rules_cache
+        self.rule_index = (
+            cache.index(config.rules)
+            if cache is not None
+            else RuleIndex([r for r in config.rules if r.notify])
+        )
+        if cache is not None:
+            cache.save()
         self.stop = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.crawling: set[str] = set()
