@@ -37,7 +37,24 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 128
 
 
-class LocalSite:
+class _Served:
+    """A threaded HTTP server of `handler` on a free port of `host`; a context manager."""
+
+    def _serve(self, handler: type[http.server.BaseHTTPRequestHandler], host: str) -> str:
+        self._server = _Server((host, 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        return f"http://{host}:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LocalSite(_Served):
     """``{path: Resource}`` served on ``http://127.0.0.1:<port>``; use as a context manager."""
 
     def __init__(self, resources: dict[str, Resource], host: str = "127.0.0.1") -> None:
@@ -72,9 +89,7 @@ class LocalSite:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = _Server((host, 0), Handler)
-        self.base = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.base = self._serve(Handler, host)
 
     def find(self, path: str) -> Resource | None:
         """The resource at ``path`` (query ignored), however its escapes are written."""
@@ -88,16 +103,8 @@ class LocalSite:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class Receiver:
+class Receiver(_Served):
     """A webhook on ``http://127.0.0.1:<port>/hook`` answering 200 and keeping every JSON body
     it is sent (``bodies``); use as a context manager."""
 
@@ -118,17 +125,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = _Server((host, 0), Handler)
-        self.url = f"http://{host}:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.url = self._serve(Handler, host) + "/hook"
 
 
 def newswatch_command() -> list[str]:

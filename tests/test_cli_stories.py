@@ -236,6 +236,15 @@ def test_rebuild_recomputes_stories_and_keeps_alert_history(
     assert json_out(newswatch(config, "alerts", "--json")) == alerts
 
 
+def worst_order(site_url: str) -> str:
+    """A feed of the trimmed copy, the edited one, then the original that joins them."""
+    return feed(
+        item("t", "Trimmed", TRIMMED, site_url),
+        item("e", "Edited and re-titled", EDITED, site_url),
+        item("o", "Original", WIRE, site_url),
+    )
+
+
 def _one_alert_for_the_story(config: Path, hook: WebhookReceiver, timeout: float = 10) -> None:
     """Exactly one alert went out for the three copies, naming the other two outlets; the
     collapsed alerts stay in the log, marked as merged into it (the copy that linked the two
@@ -263,11 +272,7 @@ def test_copies_in_the_worst_order_in_one_pass_alert_once(
     # the original, which merges them: all in one pass
     site.set(
         "/a.xml",
-        feed(
-            item("t", "Trimmed", TRIMMED, site.url),
-            item("e", "Edited and re-titled", EDITED, site.url),
-            item("o", "Original", WIRE, site.url),
-        ),
+        worst_order(site.url),
     )
     config = setup(tmp_path, site, webhook, "a")
     assert newswatch(config, "crawl").returncode == 0
@@ -301,11 +306,7 @@ def test_a_later_copy_that_links_an_alerted_story_merges_into_its_alert(
     [first] = webhook.wait_for(1)
     site.set(
         "/a.xml",
-        feed(
-            item("t", "Trimmed", TRIMMED, site.url),
-            item("e", "Edited and re-titled", EDITED, site.url),
-            item("o", "Original", WIRE, site.url),
-        ),
+        worst_order(site.url),
     )
     assert newswatch(config, "crawl", "--all").returncode == 0
     time.sleep(0.5)
