@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import logging
 import os
@@ -115,6 +116,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
                 start_fork_server()  # the extraction workers load while the crawl starts up
             cache = config.rules_cache
             index = cache.index(config.rules) if cache is not None else None
+            # the compiled rules live as long as the process: the collector need not walk
+            # their objects (hundreds of thousands at 10,000 rules) on every full collection
+            gc.freeze()
             results = run_on_reactor(
                 lambda: crawl_sources(config, archive, sources, rule_index=index)
             )

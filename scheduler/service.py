@@ -19,6 +19,7 @@ cleanly, flush due deliveries, exit 0 (within 30 s).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -65,6 +66,7 @@ class Service:
         )
         if cache is not None:
             cache.save()
+        gc.freeze()  # the rules live as long as the service: not walked by every collection
         self.stop = asyncio.Event()
         self.scheduler: AsyncIOScheduler | None = None
         self.crawling: set[str] = set()
