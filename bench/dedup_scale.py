@@ -11,8 +11,9 @@ One real SQLite file (WAL, ``synchronous = NORMAL``, the archive's settings) wit
 (``id``, ``story_id``, indexed on ``story_id``) grows to each size in turn. At each size, `--ops`
 articles go through identify-and-cluster, timed one by one, each in its own transaction::
 
-    sketch(text) -> band lookup -> candidates' stories -> verify (decode_shingles, same_story)
-    -> merge stories if it matched several -> insert the article, its band keys and shingles
+    sketch(text) -> band lookup (the text's and its lead's keys) -> candidates' stories
+    -> verify (decode_shingles, same_story) -> merge stories if it matched several
+    -> insert the article, its band keys and shingles
 
 Half are new synthetic articles (no story to find), half are copies of stories put in just
 before (re-wrapped, trimmed to 60%, 5% edited): 60% of those stories have their original in
@@ -186,12 +187,13 @@ def identify_and_cluster(db: sqlite3.Connection, text: str) -> Outcome:
         candidates: list[tuple[int, int]] = []
         verified = 0
         if sk is not None:
-            marks = ",".join("?" * len(sk.band_keys))
+            keys = [*sk.band_keys, *sk.lead_keys]  # the whole text's bands and its lead's
+            marks = ",".join("?" * len(keys))
             candidates = db.execute(
                 f"SELECT a.id, a.story_id FROM articles a WHERE a.id IN "
                 f"(SELECT article_id FROM lsh_bands WHERE band_key IN ({marks})) "
                 f"ORDER BY a.story_id, a.id",
-                sk.band_keys,
+                keys,
             ).fetchall()
             for candidate, story in candidates:
                 if story in matched:
@@ -216,7 +218,7 @@ def identify_and_cluster(db: sqlite3.Connection, text: str) -> Outcome:
         if sk is not None:
             db.executemany(
                 "INSERT INTO lsh_bands (band_key, article_id) VALUES (?, ?)",
-                [(key, article_id) for key in sk.band_keys],
+                [(key, article_id) for key in (*sk.band_keys, *sk.lead_keys)],
             )
             db.execute(
                 "INSERT INTO article_shingles (article_id, data) VALUES (?, ?)",
@@ -240,8 +242,9 @@ def bulk_build(path: str, count: int, seed: int) -> None:
     for start in range(first, first + count, BUILD_CHUNK):
         n = min(BUILD_CHUNK, first + count - start)
         ids = np.arange(start, start + n, dtype=np.int64)
-        keys = rng.integers(-(2**63), 2**63 - 1, size=(n, neardup.BANDS), dtype=np.int64).ravel()
-        owners = np.repeat(ids, neardup.BANDS)
+        per_article = 2 * neardup.BANDS  # the whole text's band keys and its lead's
+        keys = rng.integers(-(2**63), 2**63 - 1, size=(n, per_article), dtype=np.int64).ravel()
+        owners = np.repeat(ids, per_article)
         order = np.argsort(keys, kind="stable")  # sorted runs insert faster into the B-tree
         lengths = np.clip(rng.lognormal(np.log(MEDIAN_WORDS), 0.6, n), 80, 3000).astype(int)
         lengths -= neardup.SHINGLE - 1
