@@ -29,7 +29,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from common import LocalSite, Resource, newswatch
-from matching import RuleMaker, load_articles
+from matching import Article, RuleMaker, load_articles
 
 from crawler.matcher import RuleIndex
 from crawler.query import Document
@@ -53,6 +53,10 @@ def config(feed: str, queries: list[str]) -> str:
         f'[[sources]]\nname = "wire"\nfeed = "{feed}"\n\n{rules_toml(queries)}'
         '[channels.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
     )
+
+
+def title_of(article: Article) -> str:
+    return article.title or article.text[:60]
 
 
 def choose_rules(docs: list[Document], seed: int) -> tuple[list[str], list[str]]:
@@ -80,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 def crawl_figure(data_dir: Path, repeat: int = 5, seed: int = 20240501) -> bool:
     articles = load_articles(data_dir)
     articles = (articles * (ITEMS // len(articles) + 1))[:ITEMS]
-    docs = [Document.from_fields(a.title, a.summary, a.text) for a in articles]
+    # as the pipeline reads a feed item: the item's title, its description as summary and text
+    docs = [Document.from_fields(title_of(a), a.text, a.text) for a in articles]
     first, quiet = choose_rules(docs, seed)
     cases = {10: first, 10_000: first + quiet}
     items = "".join(
-        f"<item><title>{escape(a.title or a.text[:60])}</title>"
+        f"<item><title>{escape(title_of(a))}</title>"
         f"<link>http://127.0.0.1/a/{n}.html</link><guid>item-{n}</guid>"
         f"<description>{escape(a.text)}</description></item>"
         for n, a in enumerate(articles)
