@@ -190,7 +190,7 @@ class _Lookup:
                 self.long.setdefault(token[:_PREFIX_KEY], []).append((token, str(anchor)))
         self.words = frozenset(words)
 
-    def find(self, vocabulary: set[str], present: set[str]) -> None:
+    def find(self, vocabulary: frozenset[str], present: set[str]) -> None:
         """Add to `present` the names of the anchors that the distinct tokens hold."""
         if self.label:
             present.update([self.label + t for t in vocabulary & self.words])
@@ -257,9 +257,8 @@ class RuleIndex:
 
     def _candidate_queries(self, doc: Document) -> list[int]:
         present: set[str] = set()
-        title = set(doc.title)
-        self._anywhere.find(title.union(doc.body), present)
-        self._in_title.find(title, present)
+        self._anywhere.find(doc.words, present)
+        self._in_title.find(doc.title_words, present)
         hits = set(self._always)
         postings = self._postings
         for name in present & self._indexed:

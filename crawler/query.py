@@ -35,7 +35,7 @@ import heapq
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal, NamedTuple, TypeAlias
@@ -275,8 +275,10 @@ class Document:
     not included). summary_length: how many of the body tokens come from the summary; a phrase
     or NEAR never spans the boundary between summary and text (``None``: no boundary).
 
-    Position indexes are built lazily on first use and cached on the instance, as are the
-    positions of every term looked up, so matching thousands of rules stays cheap.
+    What matching looks up is built lazily on first use and cached on the instance: the
+    distinct tokens of each field (`words`, `title_words`: whether a word occurs), the position
+    index of each field (only once a phrase, prefix or NEAR needs positions) and the positions
+    of every term looked up, so matching thousands of rules stays cheap.
     """
 
     title: tuple[str, ...]
@@ -293,6 +295,21 @@ class Document:
         )
 
     @cached_property
+    def title_words(self) -> frozenset[str]:
+        """The distinct tokens of the title."""
+        return frozenset(self.title)
+
+    @cached_property
+    def body_words(self) -> frozenset[str]:
+        """The distinct tokens of the body (summary and text)."""
+        return frozenset(self.body)
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """The distinct tokens of the whole article (title and body)."""
+        return self.title_words | self.body_words
+
+    @cached_property
     def _title_index(self) -> dict[str, list[int]]:
         return _index(self.title, None)
 
@@ -303,27 +320,33 @@ class Document:
     @cached_property
     def _vocabularies(self) -> dict[str, list[str]]:
         """Per field, the distinct tokens sorted (prefix lookups bisect into them)."""
-        return {"title": sorted(self._title_index), "body": sorted(self._body_index)}
+        return {"title": sorted(self.title_words), "body": sorted(self.body_words)}
 
     @cached_property
-    def _memo(self) -> dict[tuple[Term, str], list[int]]:
-        return {}
+    def _memo(self) -> dict[str, dict[str, list[int]]]:
+        """Per field, the positions of each phrase and prefix looked up, by its query form (one
+        string per term: its hash is computed once)."""
+        return {"title": {}, "body": {}}
 
-    def _positions(self, term: Term, field: Literal["title", "body"]) -> list[int]:
-        """Sorted positions of `term` in one field (of its first token for a phrase)."""
-        index = self._title_index if field == "title" else self._body_index
+    def _positions(self, name: str, term: Term, field: Literal["title", "body"]) -> list[int]:
+        """Sorted positions of `term` (named `name`, its ``str``) in one field (of its first
+        token for a phrase)."""
         if term.kind == "word":
+            index = self._title_index if field == "title" else self._body_index
             return index.get(term.tokens[0], [])
-        key = (term, field)
-        found = self._memo.get(key)
+        memo = self._memo[field]
+        found = memo.get(name)
         if found is None:
-            found = self._memo[key] = self._find(term, field, index)
+            found = memo[name] = self._find(term, field)
         return found
 
-    def _find(
-        self, term: Term, field: Literal["title", "body"], index: dict[str, list[int]]
-    ) -> list[int]:
+    def _find(self, term: Term, field: Literal["title", "body"]) -> list[int]:
         tokens = term.tokens
+        words = self.title_words if field == "title" else self.body_words
+        exact = tokens[:-1] if term.kind == "prefix" else tokens
+        if not words.issuperset(exact):  # a token missing: no need for positions
+            return []
+        index = self._title_index if field == "title" else self._body_index
         if term.kind == "prefix":
             vocabulary = self._vocabularies[field]
             prefix = tokens[-1]
@@ -334,9 +357,9 @@ class Document:
                 last.extend(index[vocabulary[i]])
             if len(tokens) == 1:
                 return sorted(last)
-            exact, last_set = tokens[:-1], set(last)
+            last_set: set[int] | None = set(last)
         else:
-            exact, last_set = tokens, None
+            last_set = None
         starts = index.get(exact[0], [])
         for offset, token in enumerate(exact[1:], start=1):
             if not starts:
@@ -347,27 +370,44 @@ class Document:
             starts = [p for p in starts if p + len(exact) in last_set]
         return starts
 
-    def _fields(self, term: Term) -> tuple[Literal["title", "body"], ...]:
-        return ("title",) if term.field == "title" else ("title", "body")
-
     def occurs(self, term: Term) -> bool:
         """True if `term` occurs in this document (in the title only for title: terms)."""
-        return any(self._positions(term, f) for f in self._fields(term))
+        if term.kind == "word":
+            return term.tokens[0] in (self.title_words if term.field == "title" else self.words)
+        return self._occurs(str(term), term)
+
+    def _occurs(self, name: str, term: Term) -> bool:
+        if self._positions(name, term, "title"):
+            return True
+        return term.field != "title" and bool(self._positions(name, term, "body"))
 
     def near(self, near: Near) -> bool:
         """True if the NEAR condition holds within one field of this document."""
-        for field in self._fields(near.terms[0]):
-            lists = [self._positions(t, field) for t in near.terms]
-            if all(lists) and _within(lists, near.distance):
+        return self._near(tuple((str(t), t) for t in near.terms), near.distance)
+
+    def _near(self, terms: tuple[tuple[str, Term], ...], distance: int) -> bool:
+        fields: tuple[Literal["title", "body"], ...] = (
+            ("title",) if terms[0][1].field == "title" else ("title", "body")
+        )
+        for field in fields:
+            lists = [self._positions(name, term, field) for name, term in terms]
+            if all(lists) and _within(lists, distance):
                 return True
         return False
 
 
 def _index(tokens: tuple[str, ...], split: int | None) -> dict[str, list[int]]:
+    """Token -> its sorted positions; positions from `split` on are shifted by _SECTION_GAP."""
     index: dict[str, list[int]] = {}
-    for i, token in enumerate(tokens):
-        position = i + _SECTION_GAP if split is not None and i >= split else i
-        index.setdefault(token, []).append(position)
+    get = index.get
+    split = len(tokens) if split is None else split
+    for start, part in ((0, tokens[:split]), (split + _SECTION_GAP, tokens[split:])):
+        for position, token in enumerate(part, start):
+            found = get(token)
+            if found is None:
+                index[token] = [position]
+            else:
+                found.append(position)
     return index
 
 
@@ -393,16 +433,50 @@ def _within(lists: list[list[int]], distance: int) -> bool:
 # --------------------------------------------------------------------------- queries
 
 
-def _evaluate(node: Node, doc: Document) -> bool:
+# A query is compiled, on its first use, into one closure per node: no walk of the tree and no
+# dispatch on node types per article. A plain word is a set lookup.
+_Test: TypeAlias = Callable[[Document], bool]
+
+
+def _compile(node: Node) -> _Test:
     if isinstance(node, Term):
-        return doc.occurs(node)
-    if isinstance(node, And):
-        return all(_evaluate(child, doc) for child in node.children)
-    if isinstance(node, Or):
-        return any(_evaluate(child, doc) for child in node.children)
+        if node.kind != "word":
+            name = str(node)
+            return lambda doc: doc._occurs(name, node)
+        token = node.tokens[0]
+        if node.field == "title":
+            return lambda doc: token in doc.title_words
+        return lambda doc: token in doc.words
+    if isinstance(node, Near):
+        terms, distance = tuple((str(t), t) for t in node.terms), node.distance
+        return lambda doc: doc._near(terms, distance)
     if isinstance(node, Not):
-        return not _evaluate(node.child, doc)
-    return doc.near(node)
+        child = _compile(node.child)
+        return lambda doc: not child(doc)
+    tests = tuple(_compile(child) for child in node.children)
+    if isinstance(node, And):
+        if len(tests) == 2:
+            first, second = tests
+            return lambda doc: first(doc) and second(doc)
+
+        def every(doc: Document) -> bool:
+            for test in tests:  # noqa: SIM110 - a loop: no generator made per article
+                if not test(doc):
+                    return False
+            return True
+
+        return every
+    if len(tests) == 2:
+        first, second = tests
+        return lambda doc: first(doc) or second(doc)
+
+    def some(doc: Document) -> bool:
+        for test in tests:  # noqa: SIM110 - a loop: no generator made per article
+            if test(doc):
+                return True
+        return False
+
+    return some
 
 
 def _fts(node: Node) -> str | None:
@@ -443,14 +517,24 @@ class Query:
         ``["nato", "air defence"]``. A match can have an empty list (``NOT nato``): test the
         result with ``is not None``.
         """
-        if not _evaluate(self.root, doc):
+        test, positive = self._compiled
+        if not test(doc):
             return None
         found: list[str] = []
-        for term, negated in _leaves(self.root):
-            name = str(term)
-            if not negated and name not in found and doc.occurs(term):
+        for name, occurs in positive:
+            if name not in found and occurs(doc):
                 found.append(name)
         return found
+
+    @cached_property
+    def _compiled(self) -> tuple[_Test, tuple[tuple[str, _Test], ...]]:
+        """The tree as one closure, and each distinct positive term (not under NOT) in query
+        order, with its query form and its own closure."""
+        positive = dict.fromkeys(term for term, negated in _leaves(self.root) if not negated)
+        return _compile(self.root), tuple((str(term), _compile(term)) for term in positive)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"text": self.text, "root": self.root}  # not the compiled closures
 
     def terms(self) -> list[Term]:
         """Every term of the query (negated ones too), in query order, deduplicated."""

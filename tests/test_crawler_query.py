@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
+import random
 import sqlite3
 
 import pytest
@@ -680,3 +682,115 @@ def test_every_combining_mark_is_below_the_table_limit() -> None:
     ]
     assert above == []
     assert query.tokenize("Ame\u0301lie Tu\u0308rkiye") == ["amelie", "turkiye"]
+
+
+# --------------------------------------------------------------------------- compiled matching
+#
+# Query.matches runs a compiled form of the tree over lazily built lookups of the Document. Here
+# it is compared with the language's definition written out plainly: every window of tokens,
+# every choice of NEAR positions, the tree walked node by node.
+
+_WORDS = ["nato", "air", "defence", "defense", "patriot", "summit", "baltic", "navy", "def"]
+
+
+def _reference_starts(document: Document, term: Term, field: str) -> list[int]:
+    """Where `term` starts in one field: windows that do not cross the summary/text boundary."""
+    tokens = document.title if field == "title" else document.body
+    split = None if field == "title" else document.summary_length
+    n, found = len(term.tokens), []
+    for i in range(len(tokens) - n + 1):
+        window = tokens[i : i + n]
+        if split is not None and i < split < i + n:
+            continue
+        last = window[-1].startswith(term.tokens[-1]) if term.kind == "prefix" else None
+        if window[:-1] == term.tokens[:-1] and (last or window[-1] == term.tokens[-1]):
+            found.append(i + (1001 if split is not None and i >= split else 0))
+    return found
+
+
+def _reference_fields(term: Term) -> tuple[str, ...]:
+    return ("title",) if term.field == "title" else ("title", "body")
+
+
+def _reference(node: object, document: Document) -> bool:
+    if isinstance(node, Term):
+        return any(_reference_starts(document, node, f) for f in _reference_fields(node))
+    if isinstance(node, And):
+        return all(_reference(child, document) for child in node.children)
+    if isinstance(node, Or):
+        return any(_reference(child, document) for child in node.children)
+    if isinstance(node, Not):
+        return not _reference(node.child, document)
+    assert isinstance(node, Near)
+    for field in _reference_fields(node.terms[0]):
+        lists = [_reference_starts(document, t, field) for t in node.terms]
+        if any(max(c) - min(c) <= node.distance for c in itertools.product(*lists)):
+            return True
+    return False
+
+
+def _reference_matches(query: Query, document: Document) -> list[str] | None:
+    if not _reference(query.root, document):
+        return None
+    found: list[str] = []
+    for term, negated in _leaves_of(query.root):
+        if not negated and str(term) not in found and _reference(term, document):
+            found.append(str(term))
+    return found
+
+
+def _leaves_of(node: object, negated: bool = False) -> list[tuple[Term, bool]]:
+    if isinstance(node, Term):
+        return [(node, negated)]
+    if isinstance(node, Near):
+        return [(t, negated) for t in node.terms]
+    if isinstance(node, Not):
+        return _leaves_of(node.child, not negated)
+    assert isinstance(node, And | Or)
+    return [leaf for child in node.children for leaf in _leaves_of(child, negated)]
+
+
+def _random_query(rng: random.Random, depth: int = 0) -> str:
+    def term() -> str:
+        kind = rng.random()
+        if kind < 0.5:
+            return rng.choice(_WORDS)
+        if kind < 0.75:
+            return '"' + " ".join(rng.choices(_WORDS, k=rng.randint(2, 3))) + '"'
+        return rng.choice(_WORDS)[: rng.randint(1, 3)] + "*"
+
+    shape = rng.random() if depth < 3 else 0.0
+    if shape < 0.35:
+        return ("title:" if rng.random() < 0.2 else "") + term()
+    if shape < 0.5:
+        terms = " ".join(term() for _ in range(rng.randint(2, 3)))
+        return f"NEAR({terms}, {rng.randint(1, 6)})"
+    if shape < 0.6:
+        return f"NOT {_random_query(rng, depth + 1)}"
+    joiner = " OR " if shape < 0.8 else rng.choice([" ", " AND "])
+    parts = [_random_query(rng, depth + 1) for _ in range(rng.randint(2, 3))]
+    return "(" + joiner.join(parts) + ")"
+
+
+def test_compiled_matching_agrees_with_the_definition_on_random_queries() -> None:
+    rng = random.Random(7)
+    queries = [parse(_random_query(rng)) for _ in range(400)]
+    documents = [
+        doc(*(" ".join(rng.choices(_WORDS, k=rng.randint(0, n))) for n in (4, 8, 14)))
+        for _ in range(60)
+    ]
+    matched = 0
+    for query in queries:
+        for document in documents:
+            expected = _reference_matches(query, document)
+            assert query.matches(document) == expected, (query.text, document)
+            matched += expected is not None
+    assert 0.1 < matched / (len(queries) * len(documents)) < 0.9  # both answers are tried
+
+
+def test_a_pickled_query_matches_as_the_original() -> None:
+    query = parse('NEAR(air def*, 3) OR (title:"baltic navy" NOT nato)')
+    document = doc("Baltic navy", "air defence", "nato")
+    assert query.matches(document) == ["air", "def*", 'title:"baltic navy"']
+    copy = pickle.loads(pickle.dumps(query))  # the compiled closures are not pickled
+    assert copy == query and copy.matches(document) == query.matches(document)
