@@ -33,7 +33,7 @@ from crawler.query import Query, QueryError
 from crawler.query import parse as parse_query
 from scheduler import SchedulerError
 from scheduler.durations import format_duration, parse_duration
-from scheduler.rulecache import RuleCache, cache_path, config_key, gc_paused
+from scheduler.rulecache import RuleCache, cache_path
 from scheduler.schedule import cron_trigger
 from scheduler.secrets import channel_secrets, redact
 
@@ -569,11 +569,9 @@ def load(
 ) -> Config:
     """Read and validate the config file; raise ConfigError listing every problem.
 
-    `environ` is where `${NAME}` is looked up: os.environ when None. `cached`: use the rules
-    cache beside the archive (scheduler.rulecache): the whole config if this very file (and
-    every variable it looked up) loaded before, else the parsed queries of the texts it knows;
-    the cache is handed on in `Config.rules_cache` (the commands that crawl; `check` never
-    uses it).
+    `environ` is where `${NAME}` is looked up: os.environ when None. `cached`: take the parsed
+    queries from the rules cache beside the archive, and hand the cache on in
+    `Config.rules_cache` (the commands that crawl; `check` never does).
     """
     config, problems = _load(path, os.environ if environ is None else environ, cached)
     if problems or config is None:
@@ -602,51 +600,14 @@ def _load(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, [Problem(file, line, "(file)", "not UTF-8 text; save the file as UTF-8")]
-    cache: RuleCache | None = None
-    key = config_key(Path(path), raw) if cached else ""
-    if cached:  # the whole config from the rules cache, if this very file loaded before
-        guess = _written_cache_path(Path(path), text, environ)
-        cache = RuleCache.load(guess) if guess is not None else None
-        hit = cache.config(key, environ) if cache is not None else None
-        if cache is not None and isinstance(hit, Config) and cache_path(hit.archive_path) == guess:
-            cache.config_hit = True
-            return dataclasses.replace(hit, rules_cache=cache), []
-    recording = _Recording(environ)
-    with gc_paused():
-        config, problems, cache = _parse(path, text, recording, cache, cached)
-    if problems or config is None:
-        return None, problems
-    if cache is not None:
-        parsed = {rule.query_text: rule.query for rule in config.rules}
-        if config.topic is not None and config.topic_text is not None:
-            parsed[config.topic_text] = config.topic
-        cache.remember_queries(parsed)
-        if not recording.listed:
-            cache.remember_config(key, recording.seen, config)
-        config = dataclasses.replace(config, rules_cache=cache)
-    return config, problems
-
-
-def _parse(
-    path: str | Path,
-    text: str,
-    environ: Mapping[str, str],
-    cache: RuleCache | None,
-    cached: bool,
-) -> tuple[Config | None, list[Problem], RuleCache | None]:
-    """The config from the text; with `cached`, the rules cache of its archive too (the one
-    already read if it is that one), whose parsed queries are used."""
-    file = str(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        problem = _syntax_problem(file, text, str(exc), _Locator(text).duplicate_line)
-        return None, [problem], None
+        return None, [_syntax_problem(file, text, str(exc), _Locator(text).duplicate_line)]
     # where each key is written: found only when a problem is reported (a scan of the text
     # cost 10,000 rules about 1 s)
     loader = _Loader(file, functools.cache(lambda: _Locator(text).lines), environ)
-    if cached and (cache is None or cache.path != _cache_path(Path(path), data, environ)):
-        cache = RuleCache.load(_cache_path(Path(path), data, environ))
+    cache = RuleCache.load(_cache_path(Path(path), data, environ)) if cached else None
     known = _KNOWN_QUERIES.set(cache.queries if cache is not None else None)
     try:
         config = loader.run(Path(path), data)
@@ -657,53 +618,15 @@ def _parse(
         (Problem(p.file, p.line, p.key, redact(p.message, secrets)) for p in loader.problems),
         key=lambda problem: problem.line,
     )
-    return (None if problems else config), problems, cache
-
-
-class _Recording(Mapping[str, str]):
-    """The environment, noting every variable looked up (name -> value, None: unset): a
-    cached config is used again only while those have the same values."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
-        self.seen: dict[str, str | None] = {}
-        self.listed = False  # iterated as a whole: anything may matter
-
-    def __getitem__(self, name: str) -> str:
-        value = self.seen[name] = self.environ.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        self.listed = True
-        return iter(self.environ)
-
-    def __len__(self) -> int:
-        self.listed = True
-        return len(self.environ)
-
-
-_ARCHIVE_TABLE = re.compile(r"^[ \t]*\[[ \t]*archive[ \t]*\][ \t]*(?:#.*)?$", re.MULTILINE)
-_TABLE_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
-_ARCHIVE_KEY = re.compile(r"^[ \t]*[\"']?archive\b", re.MULTILINE)
-
-
-def _written_cache_path(config_path: Path, text: str, environ: Mapping[str, str]) -> Path | None:
-    """Where the rules cache is, from the [archive] table alone (the whole file is not read).
-
-    Only a guess at where to look: a config found there is used only if it was made from this
-    very file and names this archive. None when the guess cannot be made.
-    """
-    found = _ARCHIVE_TABLE.search(text)
-    if found is None:  # no [archive] table: the default, unless archive.* is written otherwise
-        return None if _ARCHIVE_KEY.search(text) else _cache_path(config_path, {}, environ)
-    end = _TABLE_HEADER.search(text, found.end())
-    try:
-        table = tomllib.loads(text[found.end() : end.start() if end else len(text)])
-    except tomllib.TOMLDecodeError:
-        return None
-    return _cache_path(config_path, {"archive": table}, environ)
+    if problems or config is None:
+        return None, problems
+    if cache is not None:
+        parsed = {rule.query_text: rule.query for rule in config.rules}
+        if config.topic is not None and config.topic_text is not None:
+            parsed[config.topic_text] = config.topic
+        cache.remember_queries(parsed)
+        config = dataclasses.replace(config, rules_cache=cache)
+    return config, problems
 
 
 def _cache_path(config_path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
