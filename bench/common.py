@@ -131,7 +131,7 @@ class Receiver(_Served):
 def newswatch_command() -> list[str]:
     """The console script next to this Python, or the module from a source tree."""
     script = Path(sys.executable).parent / "newswatch"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scheduler.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scheduler.cli.main"]
 
 
 # What `newswatch crawl` says of a source whose listing had more new pages than one pass takes.

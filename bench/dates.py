@@ -4,7 +4,7 @@ Usage::
 
     python bench/dates.py [DATA_DIR] [--verbose]
 
-Scores the published day of ``crawler.extract.extract_page`` on the pages of
+Scores the published day of ``crawler.parse.extract.extract_page`` on the pages of
 ``tests/fixtures/dates/`` (no date meta tags, JSON-LD or itemprop: the date is in a byline, a
 ``<time>``, a "Published ..." label, a dateline or the URL, beside decoy dates in teasers,
 related blocks, sidebars, comments, footers and the body; some pages show no publication date
@@ -20,8 +20,8 @@ With DATA_DIR (the shared test data folder), also the fundus published-date figu
 within one day of the expected time on its 258 ``fundus-news/`` pages (the metric and loaders
 of ``bench/extraction.py``), extract_page beside bare trafilatura, target 0.98.
 
-Time added per page: CPU ms of ``crawler.dates.find_published`` and of the pruning before
-htmldate (``crawler.dates.pruned``), on the fixture pages and on the fundus pages; both run
+Time added per page: CPU ms of ``crawler.parse.dates.find_published`` and of the pruning before
+htmldate (``crawler.parse.dates.pruned``), on the fixture pages and on the fundus pages; both run
 only on pages whose metadata gives no date.
 """
 
@@ -89,8 +89,8 @@ def counts(pages: list[Page], expected: dict[str, dict[str, Any]], got: dict[str
 
 def added_ms(pages: list[Page]) -> tuple[float, float]:
     """CPU ms per page of find_published and of pruned (the tree parsed beforehand)."""
-    from crawler import dates
-    from crawler.extract import _decode, _parse
+    from crawler.parse import dates
+    from crawler.parse.extract import _decode, _parse
 
     trees = [(_parse(_decode(p.html)), p.url) for p in pages]
     trees = [(t, u) for t, u in trees if t is not None]

@@ -32,12 +32,12 @@ All are labelled ``same``. Labelled ``different``:
 
 Copies keep their article's title unless the kind changes it. Articles from the extraction
 benchmark have ``title`` None: a pipeline benchmark should give each item a distinct title of
-fewer than `crawler.neardup.TITLE_MIN_WORDS` content words ("Item 17"). Every article has a
+fewer than `crawler.decide.neardup.TITLE_MIN_WORDS` content words ("Item 17"). Every article has a
 ``key`` unique in the set and a ``source`` (the outlet printing it); a pair's two articles are
-meant to be seen within `crawler.neardup.TITLE_WINDOW_HOURS` of each other. `build_pairs` makes
+meant to be seen within `neardup.TITLE_WINDOW_HOURS` of each other. `build_pairs` makes
 the pairs, `unique_articles` lists each article once (to serve them to the real pipeline).
 
-``--direct`` scores `crawler.neardup` on the pairs without the archive, as the archive would
+``--direct`` scores `crawler.decide.neardup` on the pairs without the archive, as the archive would
 decide: "body" finds a pair if the two share an LSH band key and `same_story` holds;
 "body+title" if they share a band key or their `title_key` and `same_story_with_titles` holds.
 It prints recall for each ``same`` kind, false positives for each ``different`` kind, and
@@ -60,7 +60,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from crawler import neardup
+from crawler.decide import neardup
 from crawler.query import tokenize
 
 MIN_WORDS = 100  # real bodies shorter than this are not used
@@ -542,7 +542,9 @@ def report(scores: dict[str, Score], title: str, show: int) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, help="the shared test data folder")
-    parser.add_argument("--direct", action="store_true", help="score crawler.neardup directly")
+    parser.add_argument(
+        "--direct", action="store_true", help="score crawler.decide.neardup directly"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=10, help="misses to print per decision")
     parser.add_argument("--sweep", action="store_true", help="also try other thresholds")

@@ -7,7 +7,7 @@ Usage::
                                 [--dir DIR] [--keep]
 
 One real SQLite file (WAL, ``synchronous = NORMAL``, the archive's settings) with
-`crawler.neardup.SCHEMA_SQL` and a stand-in for the archive's ``articles`` table
+`crawler.decide.neardup.SCHEMA_SQL` and a stand-in for the archive's ``articles`` table
 (``id``, ``story_id``, indexed on ``story_id``) grows to each size in turn. At each size, `--ops`
 articles go through identify-and-cluster, timed one by one, each in its own transaction::
 
@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crawler import neardup
+from crawler.decide import neardup
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 DEFAULT_OPS = 2000

@@ -28,7 +28,7 @@ The feed and the sitemap carry only what the page itself shows to a naive genera
 ``<title>`` element, no date in the feed, the crawl date as ``news:publication_date``. So the
 title and date figures measure page extraction, not a copy of the expectations.
 
-``--direct`` skips the crawl and scores ``crawler.extract.extract_page`` on the pages
+``--direct`` skips the crawl and scores ``crawler.parse.extract.extract_page`` on the pages
 (given their original URL). Every run also scores bare ``trafilatura.bare_extraction`` on the
 same pages, as the baseline.
 """
@@ -223,7 +223,7 @@ Fields = dict[str, Any]  # title, author, published, text, language
 
 def direct(pages: list[Page]) -> tuple[dict[str, Fields], float]:
     """extract_page on every page; returns the fields and the CPU seconds spent."""
-    from crawler.extract import extract_page
+    from crawler.parse.extract import extract_page
 
     extract_page(b"<html><body><p>warm-up</p></body></html>", "http://127.0.0.1/")  # imports
     out: dict[str, Fields] = {}
@@ -336,7 +336,7 @@ topic = false
 def pipeline(aeb: list[Page], fundus: list[Page]) -> tuple[dict[str, Fields], float, str]:
     """Crawl the local site with the real `newswatch`, export, and key records by page path."""
     records: list[dict[str, Any]]
-    from crawler.urls import canonical_url
+    from crawler.decide.urls import canonical_url
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp, LocalSite({}) as site:

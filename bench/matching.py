@@ -1,4 +1,4 @@
-"""Matching articles against many rules: the rule index (crawler.matcher) against the naive loop.
+"""Matching articles against many rules: the rule index (crawler.query.matcher) vs the naive loop.
 
 Usage::
 
@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from crawler.matcher import RuleIndex
 from crawler.model import Rule
 from crawler.query import Document, QueryError, Term, parse
+from crawler.query.matcher import RuleIndex
 
 SIZES = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (10, 100, 1_000)

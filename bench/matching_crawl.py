@@ -31,8 +31,8 @@ from xml.sax.saxutils import escape
 from common import LocalSite, Resource, newswatch
 from matching import Article, RuleMaker, load_articles
 
-from crawler.matcher import RuleIndex
 from crawler.query import Document
+from crawler.query.matcher import RuleIndex
 from scheduler.config import load
 
 ITEMS = 500

@@ -5,7 +5,7 @@ Usage::
 
     python bench/title_sources.py DATA_DIR
 
-For each of the 258 fundus pages, the page's title sources are read as ``crawler/extract.py``
+For each of the 258 fundus pages, the page's title sources are read as ``crawler/parse/extract.py``
 reads them (the first JSON-LD article headline, og:title, twitter:title, ``<title>``, the first
 ``<h1>``) and compared with the expected title (the normalisation of ``bench/extraction.py``).
 Printed: how often each source is the expected title; how often none is; the score of
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from extraction import load_fundus, norm_text
 
-from crawler import extract as ex
+from crawler.parse import extract as ex
 
 SOURCES = ("json-ld", "og:title", "twitter:title", "<title>", "<h1>")
 

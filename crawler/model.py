@@ -61,7 +61,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class Channel:
-    """One `[channels.NAME]` table: `type` picks the module in scheduler.notify."""
+    """One `[channels.NAME]` table: `type` picks the module in scheduler.delivery.notify."""
 
     name: str
     type: Literal["email", "webhook", "apprise"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from crawler import neardup
+from crawler.decide import neardup
 
 
 @dataclass
@@ -57,7 +57,7 @@ class AlertIn:
 
 @dataclass
 class RunRecord:
-    """One source's run of a pass: the pass fills it in as it goes (`crawler.context`), the
+    """One source's run of a pass: the pass fills it in as it goes (`crawler.fetch.context`), the
     archive stores it (`record_run`). The last five fields are the pass's own bookkeeping."""
 
     source: str

@@ -7,8 +7,8 @@ Exceptions raised by this package::
      |                     `.problems` lists every problem as `FILE:LINE: key.path: message`
      +-- UsageError        a command asked for something it cannot do: exit status 2 (here)
      +-- DeliveryError     one send failed and is retried; `.retry_after` is what the receiver
-     |                     asked for (scheduler.notify)
-     +-- DemoError         `newswatch demo` could not run to the end (scheduler.demo)
+     |                     asked for (scheduler.delivery.notify)
+     +-- DemoError         `newswatch demo` could not run to the end (scheduler.cli.demo)
 
 Errors of the crawler package (`crawler.CrawlerError`: a bad query, an archive that cannot be
 opened) pass through unchanged. A module that adds an exception derives it from SchedulerError

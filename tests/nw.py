@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent / "newswatch"
 
 def command() -> list[str]:
     """The installed console script, or the module when running from a source tree."""
-    return [str(BIN)] if BIN.exists() else [sys.executable, "-m", "scheduler.cli"]
+    return [str(BIN)] if BIN.exists() else [sys.executable, "-m", "scheduler.cli.main"]
 
 
 def newswatch(

@@ -12,8 +12,8 @@ from typing import Any
 
 from crawler.archive import Archive
 from scheduler.config import load
-from scheduler.jobs import crawl_sources
-from scheduler.runtime import run_on_reactor
+from scheduler.service.jobs import crawl_sources
+from scheduler.service.runtime import run_on_reactor
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from datasette.utils import detect_fts
 
 from crawler.archive import Archive, ArticleIn
 from crawler.query import parse
-from crawler.search import search
+from crawler.query.search import search
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 

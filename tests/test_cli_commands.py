@@ -15,7 +15,7 @@ from conftest import FIXTURE_SITE
 from nw import json_out, newswatch, write_config
 from servers import FixtureSite
 
-from scheduler.cli import build_parser, main
+from scheduler.cli.main import build_parser, main
 
 AIR_DEFENCE = '(NATO OR OTAN) AND ("air defence" OR "air defense" OR Patriot OR "IRIS-T")'
 SPEC_COMMANDS = {

@@ -26,9 +26,9 @@ from crawler.archive import (
     RunRecord,
 )
 from crawler.clock import iso
-from crawler.fingerprint import text_fingerprint
+from crawler.decide.fingerprint import text_fingerprint
 from crawler.query import Document, parse
-from crawler.search import search
+from crawler.query.search import search
 
 NOW = datetime(2025, 6, 9, 10, 0, tzinfo=UTC)
 LONG_TEXT = (

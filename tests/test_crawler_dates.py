@@ -1,4 +1,4 @@
-"""Published dates on pages without date metadata: crawler.dates through extract_page.
+"""Published dates on pages without date metadata: crawler.parse.dates through extract_page.
 
 The pages of tests/fixtures/dates/ carry no date meta tags, JSON-LD or itemprop; their only
 date is in a byline, a ``<time>``, a "Published ..." label, a dateline or the URL, beside
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from lxml.html import fromstring
 
-from crawler.dates import MAX_DATE, find_published, text_dates, url_date
-from crawler.extract import extract_page
+from crawler.parse.dates import MAX_DATE, find_published, text_dates, url_date
+from crawler.parse.extract import extract_page
 
 DATES = Path(__file__).parent / "fixtures" / "dates"
 EXPECTED: dict[str, dict[str, Any]] = json.loads(

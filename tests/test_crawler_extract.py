@@ -1,4 +1,4 @@
-"""Article page -> fields: crawler.extract (fixture pages in tests/fixtures/pages/)."""
+"""Article page -> fields: crawler.parse.extract (fixture pages in tests/fixtures/pages/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trafilatura
 
-from crawler.extract import MAX_PAGE_BYTES, PageFields, extract_page, utc_iso
+from crawler.parse.extract import MAX_PAGE_BYTES, PageFields, extract_page, utc_iso
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 EXPECTED: dict[str, dict[str, Any]] = json.loads(

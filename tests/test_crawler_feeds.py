@@ -1,4 +1,4 @@
-"""Feed bytes -> entries (crawler/feeds.py).
+"""Feed bytes -> entries (crawler/parse/feeds.py).
 
 Every file in tests/fixtures/feeds/ carries its expectation in an `expect: {json}` comment (see
 the README there); the real malformed feeds of ../shared/testdata are parsed when present.
@@ -17,7 +17,7 @@ import pytest
 from nw import db_rows, newswatch, write_config
 from servers import FixtureSite
 
-from crawler.feeds import Entry, FeedResult, html_to_text, parse_feed
+from crawler.parse.feeds import Entry, FeedResult, html_to_text, parse_feed
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 REAL_MALFORMED = Path(__file__).resolve().parents[2] / "shared/testdata/real-feeds/malformed"

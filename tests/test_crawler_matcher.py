@@ -1,4 +1,5 @@
-"""The rule index (crawler.matcher): anchors, candidates, and the same answers as the naive loop."""
+"""The rule index (crawler.query.matcher): anchors, candidates and
+the same answers as the naive loop."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import random
 
 import pytest
 
-from crawler.matcher import MAX_CLAUSES, Anchor, RuleIndex, anchors, clauses
 from crawler.model import Rule
 from crawler.query import Document, Near, Not, Query, QueryError, Term, parse
+from crawler.query.matcher import MAX_CLAUSES, Anchor, RuleIndex, anchors, clauses
 
 
 def rule(name: str, text: str, sources: tuple[str, ...] = ()) -> Rule:

@@ -1,4 +1,4 @@
-"""Near-duplicate stories (docs/how-it-decides.md): crawler.neardup."""
+"""Near-duplicate stories (docs/how-it-decides.md): crawler.decide.neardup."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from crawler import neardup
-from crawler.neardup import (
+from crawler.decide import neardup
+from crawler.decide.neardup import (
     BANDS,
     MIN_TOKENS,
     PERMUTATIONS,
@@ -247,7 +247,7 @@ def test_minhash_estimates_jaccard() -> None:
 
 _CHILD = """
 import json, sys
-from crawler.neardup import sketch, encode_shingles
+from crawler.decide.neardup import sketch, encode_shingles
 sk = sketch(sys.stdin.read())
 print(json.dumps({"keys": sk.band_keys, "blob": encode_shingles(sk.shingles).hex()}))
 """

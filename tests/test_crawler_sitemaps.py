@@ -1,4 +1,4 @@
-"""crawler.sitemaps: sitemap bytes -> entries, safely, never raising.
+"""crawler.parse.sitemaps: sitemap bytes -> entries, safely, never raising.
 
 Fixture expectations live in tests/fixtures/sitemaps/expected.json (see its README.md).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from protego import Protego
 
-from crawler.sitemaps import (
+from crawler.parse.sitemaps import (
     SitemapEntry,
     SitemapResult,
     parse_date,

@@ -1,11 +1,11 @@
-"""Canonical article URLs (crawler/urls.py): one archive key per article
+"""Canonical article URLs (crawler/decide/urls.py): one archive key per article
 (docs/how-it-decides.md)."""
 
 from __future__ import annotations
 
 import pytest
 
-from crawler.urls import amp_to_canonical_guess, canonical_url, host_of, is_tracking_param
+from crawler.decide.urls import amp_to_canonical_guess, canonical_url, host_of, is_tracking_param
 
 CANONICAL = [
     # tracking parameters dropped, real ids kept

@@ -26,13 +26,13 @@ import pytest
 from nw import command
 
 from crawler.query import Document, QueryError, parse
-from scheduler.cli import build_parser
+from scheduler.cli.main import build_parser
 from scheduler.config import REQUIRED, Computed, ConfigError, load, schema_keys
-from scheduler.durations import format_duration
-from scheduler.metrics import Metrics
-from scheduler.notify.webhook import signature
-from scheduler.render import alert_payload, digest_payload
-from scheduler.schedule import RETRY_DELAYS
+from scheduler.config.durations import format_duration
+from scheduler.delivery.notify.webhook import signature
+from scheduler.delivery.render import alert_payload, digest_payload
+from scheduler.service.metrics import Metrics
+from scheduler.service.schedule import RETRY_DELAYS
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_DOCS = (
@@ -417,7 +417,7 @@ def test_architecture_maps_every_module() -> None:
         for package in ("crawler", "scheduler")
         for path in (ROOT / package).rglob("*.py")
     )
-    assert "scheduler/service.py" in modules
+    assert "scheduler/service/main.py" in modules
     for module in modules:
         assert f"`{module}`" in ARCHITECTURE, f"{module} is not in docs/architecture.md"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from nw import write_config
 
+from crawler.fetch.settings import scrapy_settings
 from crawler.model import CrawlOptions
-from crawler.settings import scrapy_settings
 from scheduler.config import load
 
 
@@ -25,4 +25,4 @@ def test_scrapys_consoles_stay_off() -> None:
     assert settings["REMOTE_CONTROL_ENABLED"] is False
     assert settings["DOWNLOAD_VERIFY_CERTIFICATES"] is True
     middlewares = settings["DOWNLOADER_MIDDLEWARES"]
-    assert "crawler.middlewares.private.PrivateAddressMiddleware" in middlewares
+    assert "crawler.fetch.middlewares.private.PrivateAddressMiddleware" in middlewares

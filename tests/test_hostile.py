@@ -45,7 +45,7 @@ from servers import FixtureSite
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 
-from crawler.sitemaps import parse_sitemap
+from crawler.parse.sitemaps import parse_sitemap
 
 TESTS = Path(__file__).parent
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>ok</title></channel></rss>'

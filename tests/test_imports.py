@@ -61,7 +61,7 @@ def graph() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         targets = set()
         for imported in _imported(tree, package):
-            # `from crawler import neardup` names the module crawler.neardup; `from crawler
+            # `from crawler import neardup` names the module crawler.decide.neardup; `from crawler
             # import CrawlerError` names the package crawler itself
             while imported and imported not in known:
                 imported = imported.rpartition(".")[0]
@@ -113,9 +113,11 @@ def _parents(name: str) -> set[str]:
 
 def test_the_graph_sees_the_imports_it_should() -> None:
     edges = graph()
-    assert "crawler.passes" in edges["scheduler.jobs"]
-    assert "crawler.neardup" in edges["crawler.articles"]  # `from crawler import neardup`
-    assert "crawler.spiders.news" in edges["crawler.passes"]  # inside a function
+    assert "crawler.fetch.passes" in edges["scheduler.service.jobs"]
+    assert (
+        "crawler.decide.neardup" in edges["crawler.decide.articles"]
+    )  # `from crawler import neardup`
+    assert "crawler.fetch.spiders.news" in edges["crawler.fetch.passes"]  # inside a function
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -14,12 +14,12 @@ from scrapy.utils.test import get_crawler
 
 from crawler.archive import Archive
 from crawler.clock import utcnow
-from crawler.context import PassContext
-from crawler.middlewares.prefetched import PrefetchedMiddleware
-from crawler.middlewares.retry_after import RetryAfterMiddleware
-from crawler.middlewares.seen import SeenFilterMiddleware
+from crawler.fetch.context import PassContext
+from crawler.fetch.middlewares.prefetched import PrefetchedMiddleware
+from crawler.fetch.middlewares.retry_after import RetryAfterMiddleware
+from crawler.fetch.middlewares.seen import SeenFilterMiddleware
+from crawler.fetch.poll import Answer
 from crawler.model import CrawlOptions
-from crawler.poll import Answer
 
 
 def test_seen_filter_counts_the_pages_it_drops(tmp_path: Path) -> None:

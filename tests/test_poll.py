@@ -1,4 +1,4 @@
-"""Listings with validators are polled by the light client before the crawl (crawler/poll.py):
+"""Listings with validators are polled by the light client before the crawl (crawler/fetch/poll.py):
 a 304 ends the source's run there, a 200 is handed to the crawl without a second request,
 anything else is left to the crawl. Real `newswatch crawl` processes against the local site."""
 
@@ -15,7 +15,7 @@ import pytest
 from nw import json_out, newswatch, write_config
 from servers import FixtureSite
 
-from crawler.poll import proxy_for
+from crawler.fetch.poll import proxy_for
 
 
 def rss(*items: tuple[str, str]) -> str:

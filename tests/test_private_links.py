@@ -13,7 +13,7 @@ import pytest
 from nw import fake_dns_pass, json_out, newswatch, write_config
 from servers import FixtureSite
 
-from crawler.urls import ip_literal, non_public_address
+from crawler.decide.urls import ip_literal, non_public_address
 
 BODY = "<p>" + "Allied ministers met to discuss air defence along the eastern flank. " * 8 + "</p>"
 

@@ -1,4 +1,4 @@
-"""The rules cache beside the archive (scheduler.rulecache): what it serves is what a fresh
+"""The rules cache beside the archive (scheduler.config.rulecache): what it serves is what a fresh
 parse gives, any change of a rule misses it, a damaged or foreign file is ignored and written
 again, and an invalid query is never hidden by it."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 from nw import newswatch, write_config
 from servers import FixtureSite
 
-from crawler.matcher import RuleIndex
 from crawler.query import Document
+from crawler.query.matcher import RuleIndex
 from scheduler.config import load
-from scheduler.rulecache import RuleCache, cache_path
+from scheduler.config.rulecache import RuleCache, cache_path
 
 RULES = """
 [[rules]]

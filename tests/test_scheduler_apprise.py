@@ -1,4 +1,5 @@
-"""The apprise channel (scheduler/notify/apprise.py) through apprise's own `json://` plugin,
+"""The apprise channel (scheduler/delivery/notify/apprise.py)
+through apprise's own `json://` plugin,
 posting to a real local WebhookReceiver: what arrives, and what apprise says when it fails.
 
 Apprise's json:// posts `{"version", "title", "message", "attachments", "type"}` to
@@ -19,9 +20,9 @@ import pytest
 from servers import WebhookReceiver, free_port
 
 from crawler.model import Channel
-from scheduler.notify import DeliveryError, Message
-from scheduler.notify.apprise import send
-from scheduler.render import alert_payload
+from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.delivery.notify.apprise import send
+from scheduler.delivery.render import alert_payload
 
 ARTICLE = {
     "url": "https://news.example/2025/06/nato-air-defence",

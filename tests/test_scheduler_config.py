@@ -30,7 +30,7 @@ from scheduler.config import (
     schema_keys,
     validate,
 )
-from scheduler.durations import format_duration, parse_duration
+from scheduler.config.durations import format_duration, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "example.toml"

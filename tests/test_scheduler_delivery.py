@@ -1,4 +1,5 @@
-"""Delivery: backoff and schedules (scheduler/schedule.py), snippets (scheduler/render.py), the
+"""Delivery: backoff and schedules (scheduler/service/schedule.py),
+snippets (scheduler/delivery/render.py), the
 webhook channel against a real receiver, and `deliver_due` with a real archive."""
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from servers import FixtureSite, WebhookReceiver, free_port, verify_signature
 
 from crawler.archive import AlertIn, Archive, ArticleIn
 from crawler.model import Channel, Source
-from scheduler.delivery import deliver_due
-from scheduler.notify import DeliveryError, Message
-from scheduler.notify.webhook import send
-from scheduler.render import snippet, term_spans
-from scheduler.schedule import RETRY_DELAYS, crontab_weekdays, is_due, next_due, retry_at
+from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.delivery.notify.webhook import send
+from scheduler.delivery.outbox import deliver_due
+from scheduler.delivery.render import snippet, term_spans
+from scheduler.service.schedule import RETRY_DELAYS, crontab_weekdays, is_due, next_due, retry_at
 
 NOW = datetime(2025, 6, 9, 10, 0, tzinfo=UTC)
 EXPIRES = NOW + timedelta(hours=24)

@@ -1,4 +1,4 @@
-"""The email channel (scheduler/notify/email.py) against a real SMTP server (aiosmtpd) on
+"""The email channel (scheduler/delivery/notify/email.py) against a real SMTP server (aiosmtpd) on
 127.0.0.1: headers, text and HTML parts, digests, source-health notices, AUTH, STARTTLS and
 implicit TLS with certificate verification, and every kind of refusal. Last, `deliver_due`
 with a real archive sending to email, apprise and a dead webhook at once."""
@@ -26,10 +26,10 @@ from servers import WebhookReceiver, free_port
 
 from crawler.archive import AlertIn, Archive, ArticleIn
 from crawler.model import Channel
-from scheduler.delivery import deliver_due
-from scheduler.notify import DeliveryError, Message
-from scheduler.notify.email import build, message_id, send
-from scheduler.render import alert_payload, email_subject
+from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.delivery.notify.email import build, message_id, send
+from scheduler.delivery.outbox import deliver_due
+from scheduler.delivery.render import alert_payload, email_subject
 
 SENDER = "newswatch@example.org"
 TO = ("analyst@example.org", "desk@example.org")

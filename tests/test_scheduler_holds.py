@@ -1,4 +1,5 @@
-"""Alerts held until their pass ends (scheduler.holds, crawler.alerting.collapse): one alert per
+"""Alerts held until their pass ends (scheduler.service.holds, crawler.decide.alerting.collapse):
+one alert per
 story in any arrival order, and nothing lost when the pass's process dies."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from nw import command, db_rows, json_out, newswatch, write_config
 from servers import FixtureSite, WebhookReceiver
 from test_cli_stories import WIRE, feed, item, trimmed
 
-from crawler.alerting import QueuedAlert, collapse
 from crawler.archive import AlertIn, Archive, ArticleIn
-from scheduler.holds import orphaned, process_alive
+from crawler.decide.alerting import QueuedAlert, collapse
+from scheduler.service.holds import orphaned, process_alive
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from nw import newswatch, write_config
 from servers import FixtureSite, WebhookReceiver
 
 from crawler.model import Channel
-from scheduler.secrets import MASK, RedactingFilter, channel_secrets, redact
+from scheduler.config.secrets import MASK, RedactingFilter, channel_secrets, redact
 
 TOKEN = "Tk9sZWFrVG9rZW4xMjM"  # an Apprise target's token, in its URL path
 SECRET = "hmac-signing-key-42"

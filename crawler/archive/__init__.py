@@ -15,7 +15,7 @@ container share one meaning for "seen", "due" and "alerted":
 - ``seen``          URLs seen but not archived (outside ``[topic]``, or pruned), never fetched
                     again
 - ``pending_pages`` article pages that failed, tried again on later passes
-- ``lsh_bands``, ``article_shingles``  near-duplicate sketches (crawler.neardup) for stories
+- ``lsh_bands``, ``article_shingles``  near-duplicate sketches (crawler.decide.neardup) for stories
 - ``outbox``        one row per (rule, story, channel), digests and source-health notices: the
                     delivery log and queue; an alert queued during a pass is held (``pass_id``)
                     until the pass ends, then released or merged into the alert of its story
@@ -35,10 +35,10 @@ Times are stored as UTC ISO 8601 strings with ``Z`` (they sort as text).
 
 from __future__ import annotations
 
-from crawler.alerting import RETRY_WINDOW
 from crawler.archive.errors import ArchiveError, StorageError
 from crawler.archive.interface import Storage
 from crawler.archive.sqlite import BUSY_SECONDS, SCHEMA_VERSION, SqliteArchive
+from crawler.decide.alerting import RETRY_WINDOW
 from crawler.records import AlertIn, ArticleIn, RunRecord, Stored
 
 __all__ = [

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from crawler import neardup
+from crawler.decide import neardup
 from crawler.records import AlertIn, ArticleIn, RunRecord, Stored
 
 
@@ -109,7 +109,7 @@ class OutboxStore(Protocol):
 
 
 class SearchStore(Protocol):
-    """Search: the candidates of a full-text expression, confirmed by `crawler.search`."""
+    """Search: the candidates of a full-text expression, confirmed by `crawler.query.search`."""
 
     def search_candidates(
         self, fts: str | None, since: datetime | None = None, source: str | None = None

@@ -11,9 +11,9 @@ from typing import Any
 from crawler.archive.sqlite.outbox import OutboxMixin
 from crawler.archive.sqlite.stories import StoriesMixin
 from crawler.clock import iso
+from crawler.decide.update import decide_update
 from crawler.query import tokenize
 from crawler.records import AlertIn, ArticleIn, Stored
-from crawler.update import decide_update
 
 
 class ArticlesMixin(StoriesMixin, OutboxMixin):

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crawler.alerting import (
+from crawler.archive.sqlite.base import SqliteBase
+from crawler.clock import iso, parse_iso
+from crawler.decide.alerting import (
     RETRY_WINDOW,
     QueuedAlert,
     collapse,
@@ -17,8 +19,6 @@ from crawler.alerting import (
     hour_start,
     period_start,
 )
-from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso, parse_iso
 from crawler.records import AlertIn
 
 if TYPE_CHECKING:

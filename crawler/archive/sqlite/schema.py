@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from crawler import neardup
+from crawler.decide import neardup
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
@@ -167,7 +167,7 @@ def _migration_4(db: sqlite_utils.Database) -> None:
 
 
 def _migration_5(db: sqlite_utils.Database) -> None:
-    """Stories: near-duplicate sketches (crawler.neardup) and a title key per article."""
+    """Stories: near-duplicate sketches (crawler.decide.neardup) and a title key per article."""
     for statement in neardup.SCHEMA_STATEMENTS:
         db.execute(statement)
     db.execute("ALTER TABLE articles ADD COLUMN title_key TEXT")
@@ -176,7 +176,7 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 def _migration_6(db: sqlite_utils.Database) -> None:
     """One alert per story in any arrival order: alerts held until their pass ends; the band
-    keys of each text's lead (crawler.neardup, "The lead"), kept to delete them again."""
+    keys of each text's lead (crawler.decide.neardup, "The lead"), kept to delete them again."""
     db.execute("ALTER TABLE article_shingles ADD COLUMN lead_keys BLOB")
     db.execute("ALTER TABLE outbox ADD COLUMN pass_id TEXT")  # held by this pass; NULL released
     db.execute("ALTER TABLE outbox ADD COLUMN merged_into INTEGER")  # status 'merged': into id

@@ -1,4 +1,4 @@
-"""Search: the articles the full-text index says may match (a superset); `crawler.search`
+"""Search: the articles the full-text index says may match (a superset); `crawler.query.search`
 confirms them with the query language."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class SearchMixin(SqliteBase):
         self, fts: str | None, since: datetime | None = None, source: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """The articles an FTS5 expression (`Query.to_fts`) may match, newest first: a
-        superset, which `crawler.search` confirms with the query itself. None: every article
+        superset, which `crawler.query.search` confirms with the query itself. None: every article
         (a query FTS5 cannot narrow, such as ``NOT nato``)."""
         where, params = self._filters(since, source, prefix="a.")
         if fts is not None:

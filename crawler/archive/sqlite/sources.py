@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from crawler.alerting import (
-    RETRY_WINDOW,
-)
 from crawler.archive.sqlite.base import SqliteBase
 from crawler.clock import iso, parse_iso
+from crawler.decide.alerting import (
+    RETRY_WINDOW,
+)
 from crawler.records import RunRecord
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
-"""Stories: near-duplicate sketches (crawler.neardup), clustering a new article into its story,
-rebuilding every story, and a story's other articles."""
+"""Stories: near-duplicate sketches (crawler.decide.neardup), clustering
+a new article into its story, rebuilding every story, and a story's other articles."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from crawler import neardup
 from crawler.archive.sqlite.base import SqliteBase
 from crawler.clock import iso, parse_iso
+from crawler.decide import neardup
 
 
 class StoriesMixin(SqliteBase):

@@ -1,0 +1,530 @@
+"""The published date of an article page from what it shows: bylines, ``<time>``, URL (pure).
+
+``find_published(tree, url)`` runs when the page has no date metadata (``crawler/parse/extract.py``
+asks it after JSON-LD and meta tags). It reads only the article's own region: the container
+of the headline (``<article>``, else the nearest ancestor of the ``<h1>`` holding the body's
+paragraphs), without teaser and "related" blocks, lists and boxes of links, sidebars,
+navigation, comments and tickers. Dates in the body's running text are never taken: they
+speak of other events. In this order:
+
+1. a date labelled as the publication ("Published", "Publié le", "Veröffentlicht am",
+   "Opublikowano", "Опубліковано", "Yayınlanma", ...) in the header (the blocks around the
+   ``<h1>`` before the body), a ``<time>`` element or the article's last blocks;
+2. a ``<time>`` element of the region not labelled as an update;
+3. a complete date in the URL path (``/2026/12/05/``, ``/2026-12-05/``, ``/20261205/``);
+4. an unlabelled date in the header (a byline or dateline line), the earliest one;
+5. a dateline at the very start of the first paragraph ("BRUSSELS, 5 December 2026 —").
+
+Dates labelled as updates ("Updated", "Mis à jour", "Aktualisiert", "Zaktualizowano",
+"Обновлено", ...) are never returned: an update date is a wrong publication date. Date
+expressions are found with month names in the European languages of dateparser's locale data
+(nominative, genitive and abbreviated: "5 grudnia 2026", "5 грудня 2026 р.", "5. Dezember
+2026", "December 5, 2026", "2026. május 6."), numeric dates "05.12.2026", "12. 5. 2026",
+"2026-12-05", and slashed dates: day first, except on ``en-US`` pages (``<html lang>``), where
+"03/02/2026" is March 2; a plain ``en`` page's ambiguous slashed date is skipped. Dates after
+``MAX_DATE`` or before 1990 are no dates. No network, clock or environment: the same page
+gives the same answer. Figures: ``bench/dates.py``; docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import re
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from lxml.html import HtmlElement
+
+__all__ = ["MAX_DATE", "find_published", "text_dates"]
+
+# The latest plausible date: fixed, so that the answer never depends on the clock.
+MAX_DATE = date(2100, 1, 1)
+_MIN_YEAR = 1990
+
+# dateparser locales whose month names are read (the first wins for a name two share,
+# unless the page's own language has it).
+_LANGUAGES = (
+    "en", "fr", "de", "es", "it", "nl", "pt", "pl", "ro", "cs", "sk", "uk", "ru", "tr", "sv",
+    "da", "nb", "fi", "hu", "el", "bg", "hr", "sl", "sr", "ca", "lt", "lv", "et",
+)  # fmt: skip
+_MONTH_KEYS = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+)  # fmt: skip
+_ROMAN = re.compile(r"^[ivxl]+$")
+
+# Labels before a date. Lower-cased, matched in the text between the previous date and this one.
+_PUBLISHED = re.compile(
+    r"(?<![^\W\d_])(?:publish|posted|created|first\s+published|publié|publiée|paru|veröffentlicht|erstellt|"
+    r"erschienen|publiziert|opublikowano|publikacj|опубліковано|опубликовано|публикац|"
+    r"yayın|yayim|giriş|publicad|pubblicat|publicat|publicării|gepubliceerd|geplaatst|"
+    r"publikováno|vydáno|publikované|publicerad|publiceret|publisert|julkaistu|közzét|"
+    r"megjelent|δημοσιε|objavljeno|objavljen|публикувано|data\s+publikacji)",
+)
+_UPDATED = re.compile(
+    r"(?<![^\W\d_])(?:last\s+updat|updat|modifi|revised|edited|mis\s+à\s+jour|màj|actualisé|aktualisiert|geändert|"
+    r"zaktualizowan|aktualizacj|оновлено|обновлено|обновлён|изменено|güncel|actualizad|"
+    r"aggiornat|aggiornamento|atualizad|actualizat|bijgewerkt|gewijzigd|aktualizován|"
+    r"upraveno|aktualizované|uppdaterad|opdateret|oppdatert|päivitetty|frissítve|módosítva|"
+    r"ενημερώθηκε|ažurirano|ажурирано|обновено)",
+)
+_LABEL_WINDOW = 60  # characters before a date searched for its label
+
+# Elements that are no part of the article's own text, by tag or by class/id words.
+_SKIP_TAGS = frozenset(
+    ("nav", "aside", "form", "button", "select", "script", "style", "noscript", "template",
+     "iframe", "svg", "figure")
+)  # fmt: skip
+_DECOY = re.compile(
+    r"related|teaser|recommend|read-?(?:also|more|next)|more-?(?:news|stories|articles|from)|"
+    r"popular|most-?read|trending|sidebar|widget|comment|reply|ticker|breaking|newsletter|"
+    r"promo|sponsor|advert|(?:^|[\s_-])ads?(?:$|[\s_-])|share|social|(?:^|[\s_-])nav|menu|"
+    r"breadcrumb|top-?line|top-?bar|masthead|site-header|header__date|card|(?:^|[\s_-])box|"
+    r"col-side|rail|similar|suggest|latest|recent|lire|leggi|lees-?ook|czytaj|citeste|"
+    r"mehr-?zum|meistgelesen|weitere",
+    re.I,
+)
+_BLOCK_TAGS = frozenset(
+    ("p", "div", "li", "ul", "ol", "dl", "dd", "dt", "section", "header", "footer", "article",
+     "main", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "tr", "table", "blockquote",
+     "address", "body", "br", "hr")
+)  # fmt: skip
+_LIST_TAGS = frozenset(("ul", "ol", "div", "section", "li", "table", "p", "span"))
+_MAX_LINK_SHARE = 0.5  # a block whose text is mostly link texts is a teaser, not a byline
+_HEADER_BLOCKS = 6  # blocks after the headline read as its byline/dateline, at most
+_BODY_CHARS = 160  # a block this long is the body's first paragraph: the header ends there
+_DATELINE_START = 40  # a dateline's date starts within this many characters of its paragraph
+_TAIL_BLOCKS = 3  # the article's last blocks, read for "Published on ..." notes
+_TAIL_CHARS = 120  # the tail's blocks are this short ("Published on ...", "Posted <time>")
+_DATE_LINE = 30  # an unlabelled date in the tail: at most this many other characters
+_PARAGRAPH_CHARS = 40  # a <p> this long is a paragraph of the body (for finding the body)
+
+
+# --------------------------------------------------------------------------- date expressions
+
+
+def _fold(word: str) -> str:
+    return word.replace("ı", "i").replace("İ", "i").lower().rstrip(".")
+
+
+@lru_cache(maxsize=1)
+def _month_tables() -> dict[str, dict[str, int]]:
+    """language -> {folded month name -> 1..12}, from dateparser's locale data."""
+    from dateparser.languages.loader import default_loader
+
+    tables: dict[str, dict[str, int]] = {}
+    locales = default_loader.get_locale_map(languages=list(_LANGUAGES))
+    for lang in _LANGUAGES:
+        info = locales[lang].info
+        table: dict[str, int] = {}
+        for number, key in enumerate(_MONTH_KEYS, 1):
+            for name in info.get(key, ()):
+                word = _fold(name)
+                if len(word) >= 3 and word.isalpha() and not _ROMAN.match(word):
+                    table.setdefault(word, number)
+        tables[lang] = table
+    return tables
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    words = {w for table in _month_tables().values() for w in table}
+    month = "(?P<month>" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
+    month += r"\.?(?![^\W\d_])"
+    year = r"(?P<year>(?:19|20)\d\d)(?!\d)"
+    day = r"(?P<day>[0-3]?\d)"
+    flags = re.I
+    return (
+        # 2026-12-05, 2026/12/05, 2026.12.05.
+        re.compile(r"(?<!\d)" + year + r"\s?[-/.]\s?(?P<mon>[01]?\d)\s?[-/.]\s?" + day + r"(?!\d)"),
+        # 5 December 2026, 5. Dezember 2026, 5 de diciembre de 2026, 1er mars 2026, 5th of May
+        re.compile(
+            r"(?<!\d)" + day + r"(?:st|nd|rd|th|er|º|\.)?\s*(?:de\s+|of\s+)?" + month
+            + r",?\s*(?:de\s+|del\s+)?" + year,
+            flags,
+        ),
+        # December 5, 2026; Dec. 5 2026
+        re.compile(r"(?<![^\W\d_])" + month + r"\s+" + day + r"(?:st|nd|rd|th)?,?\s+" + year, re.I),
+        # 2026. május 6. (year first, Hungarian)
+        re.compile(r"(?<!\d)" + year + r"\.?\s+" + month + r"\s+" + day + r"(?!\d)", flags),
+        # 05.12.2026, 12. 5. 2026, 05/12/2026, 05-12-2026
+        re.compile(
+            r"(?<![\d.])(?P<a>[0-3]?\d)\s?(?P<sep>[./-])\s?(?P<b>[0-3]?\d)\s?(?P=sep)\s?" + year
+        ),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Found:
+    """A date expression in a text: its day, where it is, and how it is labelled."""
+
+    day: date
+    start: int
+    end: int
+    label: str | None  # "published", "updated" or None
+
+
+def text_dates(text: str, lang: str | None = None, region: str | None = None) -> list[Found]:
+    """The date expressions of ``text`` in order, each with the label just before it.
+
+    ``lang``: the page's ISO 639-1 language (decides month names two languages share);
+    ``region``: its region ("US" reads slashed dates month first).
+
+    >>> [(f.day.isoformat(), f.label) for f in text_dates("Publié le 12 oct. 2026, màj 13/10/2026")]
+    [('2026-10-12', 'published'), ('2026-10-13', 'updated')]
+    """
+    spans: list[tuple[int, int, date]] = []
+    for kind, pattern in enumerate(_patterns()):
+        for match in pattern.finditer(text):
+            if any(s < match.end() and match.start() < e for s, e, _ in spans):
+                continue  # overlaps a date already found by an earlier pattern
+            day = _to_date(kind, match, lang, region)
+            if day is not None:
+                spans.append((match.start(), match.end(), day))
+    spans.sort()
+    found: list[Found] = []
+    previous_end = 0
+    for start, end, day in spans:
+        before = text[max(previous_end, start - _LABEL_WINDOW) : start].lower()
+        found.append(Found(day, start, end, _label(before)))
+        previous_end = end
+    return found
+
+
+def _label(before: str) -> str | None:
+    """The label nearest the date's end of ``before`` (the text just before a date)."""
+    best: tuple[int, str | None] = (-1, None)
+    for name, pattern in (("published", _PUBLISHED), ("updated", _UPDATED)):
+        for match in pattern.finditer(before):
+            if match.start() > best[0]:
+                best = (match.start(), name)
+    return best[1]
+
+
+def _to_date(kind: int, match: re.Match[str], lang: str | None, region: str | None) -> date | None:
+    year = int(match["year"])
+    if kind == 0:
+        month, day = int(match["mon"]), int(match["day"])
+    elif kind == 4:
+        a, b = int(match["a"]), int(match["b"])
+        if match["sep"] == "/" and lang in (None, "en"):
+            if region == "US" or (b > 12 >= a and region is None):
+                a, b = b, a  # month first
+            elif region is None and a <= 12 and b <= 12 and a != b:
+                return None  # "03/02/2026" on a page that does not say where it is from
+        day, month = a, b
+    else:
+        month_number = _month_number(match["month"], lang)
+        if month_number is None:
+            return None
+        month, day = month_number, int(match["day"])
+    try:
+        found = date(year, month, day)
+    except ValueError:
+        return None
+    return found if found.year >= _MIN_YEAR and found < MAX_DATE else None
+
+
+def _month_number(word: str, lang: str | None) -> int | None:
+    tables = _month_tables()
+    folded = _fold(word)
+    if lang in tables and folded in tables[lang]:
+        return tables[lang][folded]
+    for table in tables.values():
+        if folded in table:
+            return table[folded]
+    return None
+
+
+# --------------------------------------------------------------------------- the URL
+
+_URL_DATE = re.compile(
+    r"/((?:19|20)\d\d)[/_-]?(0[1-9]|1[0-2]|[1-9])[/_-](0[1-9]|[12]\d|3[01]|[1-9])(?=[/_.-]|$)"
+    r"|/((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[/_.-]|$)"
+)
+
+
+def url_date(url: str) -> date | None:
+    """A complete date in the URL's path: /2026/12/05/, /2026-12-05/, /20261205/."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    path = path.split("://", 1)[-1].partition("/")[2]
+    match = _URL_DATE.search("/" + path)
+    if not match:
+        return None
+    groups = [g for g in match.groups() if g is not None]
+    try:
+        found = date(int(groups[0]), int(groups[1]), int(groups[2]))
+    except ValueError:
+        return None
+    return found if found.year >= _MIN_YEAR and found < MAX_DATE else None
+
+
+# --------------------------------------------------------------------------- the article region
+
+
+def _classes(el: HtmlElement) -> str:
+    return f"{el.get('class') or ''} {el.get('id') or ''}"
+
+
+class _Lengths:
+    """Text and link-text lengths of every element of a subtree, in one pass."""
+
+    def __init__(self, root: HtmlElement) -> None:
+        self.text: dict[HtmlElement, int] = {}
+        self.linked: dict[HtmlElement, int] = {}
+        self.links: dict[HtmlElement, int] = {}
+        self._measure(root, False)
+
+    def _measure(self, el: HtmlElement, in_link: bool) -> tuple[int, int, int]:
+        is_link = in_link or el.tag == "a"
+        text = len((el.text or "").strip())
+        linked = text if is_link else 0
+        links = 1 if el.tag == "a" else 0
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            t, li, n = self._measure(child, is_link)
+            tail = len((child.tail or "").strip())
+            text, linked, links = text + t + tail, linked + li + (tail if is_link else 0), links + n
+        self.text[el], self.linked[el], self.links[el] = text, linked, links
+        return text, linked, links
+
+    def link_heavy(self, el: HtmlElement) -> bool:
+        """A list or box of links (teasers), not a byline with a link to its author."""
+        links = self.links.get(el, 0)
+        if links < 2 and not (el.tag == "li" and links):
+            return False
+        text = self.text.get(el, 0)
+        return bool(text) and self.linked.get(el, 0) / text > _MAX_LINK_SHARE
+
+
+def _is_decoy(el: HtmlElement, lengths: _Lengths | None = None) -> bool:
+    tag = el.tag if isinstance(el.tag, str) else ""
+    if tag in _SKIP_TAGS:
+        return True
+    words = _classes(el)
+    if words.strip() and _DECOY.search(words):
+        return True
+    if tag in ("ul", "ol"):  # a list whose items are links: teasers, however short
+        items = [c for c in el if c.tag == "li"]
+        linked = sum(1 for li in items if li.find(".//a") is not None)
+        if linked >= 2 and 2 * linked >= len(items):
+            return True
+    return lengths is not None and tag in _LIST_TAGS and lengths.link_heavy(el)
+
+
+def _text_len(el: HtmlElement) -> int:
+    return len("".join(el.itertext()).strip())
+
+
+def _headline(tree: HtmlElement) -> HtmlElement | None:
+    """The longest ``<h1>`` outside navigation, headers of the site and teaser blocks."""
+    best, best_len = None, 0
+    for h1 in tree.iter("h1"):
+        if any(_is_decoy(a) or (a.tag == "header" and a.find(".//nav") is not None)
+               for a in h1.iterancestors()):  # fmt: skip
+            continue
+        length = _text_len(h1)
+        if length > best_len:
+            best, best_len = h1, length
+    return best
+
+
+def _container(h1: HtmlElement) -> HtmlElement:
+    """The article around the headline: its ``<article>``, else the nearest ancestor whose
+    paragraphs hold some text."""
+    for ancestor in h1.iterancestors("article"):
+        if _paragraph_chars(ancestor) >= 1:
+            return ancestor
+    node = h1
+    for _ in range(5):
+        parent = node.getparent()
+        if parent is None or parent.tag in ("body", "html"):
+            break
+        node = parent
+        if _paragraph_chars(node) >= 100:
+            break
+    return node
+
+
+def _paragraph_chars(el: HtmlElement) -> int:
+    return sum(_text_len(p) for p in el.iter("p"))
+
+
+@dataclass
+class _Block:
+    el: HtmlElement
+    text: str
+    times: list[tuple[int, HtmlElement]]  # <time> elements and where their text starts
+
+
+def _blocks(container: HtmlElement, h1: HtmlElement) -> list[_Block]:
+    """The texts of the container's blocks in document order, decoy subtrees left out (never
+    the headline or what holds it)."""
+    lengths = _Lengths(container)
+    keep = {h1, *h1.iterancestors()}
+    blocks: list[_Block] = []
+    current: dict[HtmlElement, _Block] = {}
+
+    def block_of(el: HtmlElement) -> _Block:
+        node = el
+        while node is not container and node.tag not in _BLOCK_TAGS:
+            node = node.getparent()
+        if node not in current or current[node] is not blocks[-1]:
+            current[node] = _Block(node, "", [])
+            blocks.append(current[node])
+        return current[node]
+
+    def add(el: HtmlElement, text: str | None) -> None:
+        if text and text.strip():
+            block = block_of(el)
+            block.text += " " + " ".join(text.split())
+
+    def walk(el: HtmlElement) -> None:
+        if el not in keep and _is_decoy(el, lengths):
+            return
+        if el.tag == "time":
+            block = block_of(el)
+            block.times.append((len(block.text), el))
+        add(el, el.text)
+        for child in el:
+            if isinstance(child.tag, str):
+                walk(child)
+            if child.tail and child.tail.strip():
+                add(el, child.tail)
+
+    walk(container)
+    return [b for b in blocks if b.text.strip() or b.times]
+
+
+def pruned(tree: HtmlElement) -> HtmlElement:
+    """A copy of the page without its decoy blocks (teasers, related, sidebars, navigation,
+    comments, tickers, lists of links) and the site's footers: what htmldate may read once
+    the article's own region said nothing."""
+    copy = deepcopy(tree)
+    h1 = _headline(copy)
+    keep = {h1, *h1.iterancestors()} if h1 is not None else set()
+    lengths = _Lengths(copy)
+    doomed = []
+    stack = [copy]
+    while stack:
+        el = stack.pop()
+        for child in el:
+            if not isinstance(child.tag, str) or child.tag == "head":
+                continue
+            if child.tag == "body":
+                stack.append(child)
+                continue
+            site_footer = child.tag == "footer" and not any(
+                a.tag == "article" for a in child.iterancestors()
+            )
+            if child not in keep and (site_footer or _is_decoy(child, lengths)):
+                doomed.append(child)
+            else:
+                stack.append(child)
+    for el in doomed:
+        el.drop_tree()  # its tail stays: text of the surroundings
+    return copy
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def find_published(tree: HtmlElement, url: str) -> str | None:
+    """The page's publication date as ``YYYY-MM-DD`` (or the ``<time datetime>`` value when
+    one says so), None when the page shows none. See the module docstring for the order."""
+    lang, region = _language(tree)
+    h1 = _headline(tree)
+    from_url = url_date(url)
+    if h1 is None:
+        return from_url.isoformat() if from_url else None
+    container = _container(h1)
+    blocks = _blocks(container, h1)
+    at = next((i for i, b in enumerate(blocks) if b.el is h1 or h1 in b.el.iterancestors()), 0)
+    body_el = _body_element(container)
+    after = 0  # the header's blocks after the headline
+    for block in blocks[at + 1 : at + 1 + _HEADER_BLOCKS]:
+        if len(block.text) >= _BODY_CHARS or _inside(block.el, body_el):
+            break
+        after += 1
+    header = blocks[:at] + blocks[at + 1 : at + 1 + after]
+    body = blocks[at + 1 + after :]
+    tail = [b for b in body[-_TAIL_BLOCKS:] if len(b.text) <= _TAIL_CHARS]
+
+    def dates(block: _Block) -> list[Found]:
+        return text_dates(block.text, lang, region)
+
+    # 1. labelled as the publication: header, <time>, the article's last short blocks
+    for block in header + [b for b in blocks if b.times] + tail:
+        for found in dates(block):
+            if found.label == "published":
+                return found.day.isoformat()
+        for offset, el in block.times:
+            if _label(block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()) == "published":
+                value = _time_value(el, lang, region)
+                if value:
+                    return value
+    # 2. a <time> element not labelled as an update
+    for block in blocks:
+        for offset, el in block.times:
+            before = block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()
+            if _label(before) == "updated" or _UPDATED.search(_classes(el).lower()):
+                continue
+            value = _time_value(el, lang, region)
+            if value:
+                return value
+    # 3. the URL
+    if from_url:
+        return from_url.isoformat()
+    # 4. the first unlabelled date of the header
+    for block in header:
+        for found in dates(block):
+            if found.label is None:
+                return found.day.isoformat()
+    # 5. a dateline opening the body, or a short line that is little more than a date
+    for block in body[:1]:
+        for found in dates(block)[:1]:
+            if found.label is None and found.start < _DATELINE_START:
+                return found.day.isoformat()
+    for block in tail:
+        for found in dates(block):
+            if found.label is None and len(block.text) - (found.end - found.start) <= _DATE_LINE:
+                return found.day.isoformat()
+    return None
+
+
+def _inside(el: HtmlElement, ancestor: HtmlElement | None) -> bool:
+    return ancestor is not None and (el is ancestor or ancestor in el.iterancestors())
+
+
+def _body_element(container: HtmlElement) -> HtmlElement | None:
+    """The element holding most of the container's paragraphs (the body's text)."""
+    counts: dict[HtmlElement, int] = {}
+    for p in container.iter("p"):
+        parent = p.getparent()
+        if parent is not None and _text_len(p) >= _PARAGRAPH_CHARS:
+            counts[parent] = counts.get(parent, 0) + 1
+    best = max(counts, key=counts.__getitem__, default=None)
+    return best if best is not None and counts[best] >= 2 else None
+
+
+def _time_value(el: HtmlElement, lang: str | None, region: str | None) -> str | None:
+    value = (el.get("datetime") or "").strip()
+    if value:
+        found = text_dates(value[:10])
+        if found and found[0].start == 0:
+            return value if len(value) > 10 else found[0].day.isoformat()
+    text = " ".join("".join(el.itertext()).split())
+    found = [f for f in text_dates(text, lang, region) if f.label != "updated"]
+    return found[0].day.isoformat() if found else None
+
+
+def _language(tree: HtmlElement) -> tuple[str | None, str | None]:
+    """(language, region) of ``<html lang>``: "en-US" -> ("en", "US")."""
+    root = tree.getroottree().getroot()
+    value = (root.get("lang") or root.get("xml:lang") or "").strip().replace("_", "-")
+    if not value:
+        return None, None
+    lang, _, region = value.partition("-")
+    return lang.lower() or None, region.upper() or None

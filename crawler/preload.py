@@ -1,7 +1,0 @@
-"""Imported once by the fork server of the extraction workers (``crawler.workers``): the
-extraction code is loaded and warmed up there, so that every worker forked from it starts
-ready."""
-
-from crawler.workers import warm_up
-
-warm_up()

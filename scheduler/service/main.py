@@ -1,0 +1,270 @@
+"""The service (`newswatch run`): one process, one asyncio loop.
+
+Scrapy's AsyncCrawlerRunner and APScheduler 3's AsyncIOScheduler share the loop of Twisted's
+asyncio reactor. Jobs (all `async def`, so they run on the loop, not in a thread pool):
+
+- crawl (every second; cheap when nothing is due): every source whose due time, kept in the
+  archive, has come is crawled, all together in ONE pass (one per-host limit); a source is
+  never in two passes at once (`max_instances=1`);
+- deliver (every 5 s): digests whose period closed, then every due delivery;
+- health (every minute): each source's state (ok, failing, silent); a change is a notice to
+  `[health] notify`;
+- prune (hourly, when `[archive] keep_days` is set).
+
+Because due times live in the archive, a restart neither re-crawls every source nor skips what
+fell due while it was down. SIGTERM or SIGINT: stop scheduling, close the running crawl
+cleanly, flush due deliveries, exit 0 (within 30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from crawler.archive import Archive, StorageError
+from crawler.clock import parse_iso, utcnow
+from crawler.fetch.passes import load_crawl_machinery
+from crawler.query.matcher import RuleIndex
+from scheduler.cli.trouble import archive_trouble
+from scheduler.config import Config
+from scheduler.delivery.outbox import deliver_due_async
+from scheduler.service.health import assess, notice
+from scheduler.service.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
+from scheduler.service.metrics import Metrics, StatusServer
+
+log = logging.getLogger("newswatch")
+
+STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to flush
+# After the archive failed to write (disk full, locked past the busy timeout), every job waits
+# this long before trying again, so the sources are not fetched once a second meanwhile.
+ARCHIVE_PAUSE = ARCHIVE_RETRY.total_seconds()
+BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
+
+
+class Service:
+    def __init__(
+        self, config: Config, archive: Archive, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.config, self.archive, self.clock = config, archive, clock
+        self.metrics = Metrics()
+        # compiled once, or taken from the rules cache of the last run
+        cache = config.rules_cache
+        self.rule_index = (
+            cache.index(config.rules)
+            if cache is not None
+            else RuleIndex([r for r in config.rules if r.notify])
+        )
+        if cache is not None:
+            cache.save()
+        gc.freeze()  # the rules live as long as the service: not walked by every collection
+        self.stop = asyncio.Event()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.crawling: set[str] = set()
+        self.passes = 0
+        # Jobs share the archive's one connection on this loop; each transaction is synchronous,
+        # so they never interleave inside one. Only deliveries must not overlap (two rounds would
+        # pick the same due rows).
+        self._delivering = asyncio.Lock()
+        self._running_jobs = 0
+        self.archive_paused_until = 0.0  # time.monotonic() before which no job runs
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    async def crawl_job(self) -> None:
+        if self.stop.is_set():
+            return
+        now = self.clock()
+        sources = [
+            s
+            # sources falling due within the next few seconds join this pass: one pass (one
+            # Scrapy crawler) for them all instead of one a second
+            for s in due_sources(self.config, self.archive, now, ahead=BATCH_AHEAD)
+            if s.name not in self.crawling and self._not_held_back(s.name, now)
+        ]
+        if not sources:
+            return
+        self.crawling |= {s.name for s in sources}
+        started = time.monotonic()
+        try:
+            results = await crawl_sources(
+                self.config, self.archive, sources, stop=self.stop, rule_index=self.rule_index
+            )
+        finally:
+            self.crawling -= {s.name for s in sources}
+        self.passes += 1
+        self.metrics.crawl_duration.observe(time.monotonic() - started)
+        for result in results.values():
+            self.metrics.articles.labels(result.source).inc(result.new)
+            for kind, count in result.duplicates.items():
+                self.metrics.duplicates.labels(kind).inc(count)
+            if result.status == "error":
+                self.metrics.source_errors.labels(
+                    result.source, result.error_class or "Error"
+                ).inc()
+            else:
+                self.metrics.last_success.labels(result.source).set(
+                    (result.finished or self.clock()).timestamp()
+                )
+            log.info(
+                "%s: %s, %d new, %d seen%s",
+                result.source,
+                result.status,
+                result.new,
+                result.seen,
+                f" ({result.error})" if result.error else "",
+            )
+        await self.health_job()  # a source that just turned failing or recovered says so now
+        await self.deliver_job()
+
+    def _not_held_back(self, name: str, now: datetime) -> bool:
+        state = self.archive.source_state(name) or {}
+        return not state.get("not_before") or parse_iso(state["not_before"]) <= now
+
+    async def deliver_job(self) -> None:
+        if self._delivering.locked():
+            return  # a round is running; the next one picks up what is due then
+        async with self._delivering:
+            report = await deliver_due_async(self.archive, self.config.channels, self.clock)
+        for rule, channel, status in report.outcomes:
+            self.metrics.alerts.labels(rule, channel, status).inc()
+
+    async def health_job(self) -> None:
+        now = self.clock()
+        states = self.archive.source_states()
+        for source in self.config.sources:
+            state = states.get(source.name) or {}
+            if not state.get("last_run"):
+                continue  # never ran: nothing to judge yet
+            health = assess(
+                int(state.get("consecutive_failures") or 0),
+                self.config.health_failures,
+                state.get("last_error"),
+                self.archive.recent_first_seen(source.name),
+                now,
+            )
+            change = notice(state.get("health_state"), health)
+            if change is None:
+                continue
+            notices = []
+            for channel in self.config.health_notify:
+                delivery = str(uuid.uuid4())
+                payload = {
+                    "event": "source-health",
+                    "delivery": delivery,
+                    "source": source.name,
+                    "state": change,
+                    "detail": health.detail or "the source works again",
+                }
+                notices.append((channel, delivery, json.dumps(payload)))
+            self.archive.set_health(source.name, health.state, now, notices)
+            log.warning("source %s is %s: %s", source.name, change, health.detail)
+
+    async def prune_job(self) -> None:
+        if self.config.keep_days <= 0:
+            return
+        pruned = self.archive.prune(self.clock() - timedelta(days=self.config.keep_days))
+        if pruned:
+            log.info("pruned %d articles older than %d days", pruned, self.config.keep_days)
+
+    def _tracked(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """The job, counted while it runs, so a stop can wait for it to finish."""
+
+        async def run() -> None:
+            if time.monotonic() < self.archive_paused_until:
+                return
+            self._running_jobs += 1
+            try:
+                await job()
+            except StorageError as exc:
+                self.archive_paused_until = time.monotonic() + ARCHIVE_PAUSE
+                log.error(
+                    "%s; the service tries again in %.0f s (what was committed is kept, "
+                    "unfinished work is redone)",
+                    archive_trouble(exc),
+                    ARCHIVE_PAUSE,
+                )
+            finally:
+                self._running_jobs -= 1
+
+        run.__name__ = getattr(job, "__name__", "job")
+        return run
+
+    # -- health --------------------------------------------------------------------------
+
+    def healthz(self) -> tuple[bool, dict[str, Any]]:
+        running = self.scheduler is not None and self.scheduler.running and not self.stop.is_set()
+        writable = self.archive.writable() and time.monotonic() >= self.archive_paused_until
+        detail = {
+            "scheduler": "running" if running else "stopped",
+            "archive": "writable" if writable else "not writable",
+            "sources": len(self.config.sources),
+            "passes": self.passes,
+            "crawling": sorted(self.crawling),
+        }
+        return running and writable, detail
+
+    # -- life ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop.set)
+        for name, state in self.archive.source_states().items():
+            if state.get("last_success"):
+                self.metrics.last_success.labels(name).set(
+                    parse_iso(state["last_success"]).timestamp()
+                )
+        load_crawl_machinery()  # not in the first pass: it cost that pass 0.5 s (measured)
+        server = StatusServer(self.config.listen, self.metrics, self.healthz)
+        await server.start()
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        options: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        now = datetime.now(UTC)
+        job = self._tracked
+        scheduler.add_job(job(self.crawl_job), "interval", seconds=1, next_run_time=now, **options)
+        scheduler.add_job(job(self.deliver_job), "interval", seconds=5, **options)
+        scheduler.add_job(
+            job(self.health_job),
+            "interval",
+            minutes=1,
+            next_run_time=now + timedelta(seconds=5),
+            **options,
+        )
+        scheduler.add_job(job(self.prune_job), "interval", hours=1, next_run_time=now, **options)
+        self.scheduler = scheduler
+        scheduler.start()
+        print(
+            f"newswatch: watching {len(self.config.sources)} sources; health and metrics on "
+            f"http://{self.config.listen}/healthz; stop with Ctrl-C",
+            flush=True,
+        )
+        try:
+            await self.stop.wait()
+        finally:
+            print("newswatch: stopping", flush=True)
+            # no new jobs; the running ones finish (a crawl sees `stop` and closes cleanly):
+            # shutting the scheduler down now would cancel them halfway
+            scheduler.pause()
+            deadline = time.monotonic() + STOP_BUDGET
+            while self._running_jobs and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            scheduler.shutdown(wait=False)
+            try:
+                async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
+                    while self._delivering.locked():
+                        await asyncio.sleep(0.1)
+                    await self._tracked(self.deliver_job)()
+            except TimeoutError:
+                log.warning("deliveries still running at shutdown; they resume on restart")
+            await server.close()
+            print("newswatch: stopped", flush=True)
