@@ -673,7 +673,7 @@ def test_every_combining_mark_is_below_the_table_limit() -> None:
     import sys
     import unicodedata
 
-    from crawler import query
+    from crawler.query import nodes as query
 
     above = [
         c

@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import crawler.model
-import crawler.query
+import crawler.query.evaluate
 import crawler.query.matcher
+import crawler.query.nodes
+import crawler.query.syntax
 from crawler.model import Rule
 from crawler.query import Query
 from crawler.query.matcher import RuleIndex
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2
 _ALLOWED = (
-    {("crawler.query", name) for name in ("Query", "Term", "And", "Or", "Not", "Near")}
+    {("crawler.query.evaluate", "Query")}
+    | {("crawler.query.nodes", name) for name in ("Term", "And", "Or", "Not", "Near")}
     | {("crawler.query.matcher", name) for name in ("RuleIndex", "_Lookup", "Anchor")}
     | {("crawler.model", "Rule")}
     | {
@@ -59,7 +62,13 @@ def cache_path(archive_path: Path) -> Path:
 def _code_key() -> str:
     """What the cached objects depend on: the format and the code that made them."""
     digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for module in (crawler.query, crawler.query.matcher, crawler.model):
+    for module in (
+        crawler.query.nodes,
+        crawler.query.evaluate,
+        crawler.query.syntax,
+        crawler.query.matcher,
+        crawler.model,
+    ):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()
 
