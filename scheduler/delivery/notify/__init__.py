@@ -1,4 +1,6 @@
-"""Channels: one module per external system, one `send()` each, registered by name.
+"""Channels: one module per external system, each owning all of it: its option keys
+(`OPTIONS`, which the config schema gathers, and `check` when keys depend on each other) and
+its `send()`, registered here by channel type.
 
 A sender gets the channel's validated options and one `Message`; it returns on success and
 raises `DeliveryError` (with `retry_after` when the receiver asked for a pause) on failure.
@@ -6,34 +8,16 @@ raises `DeliveryError` (with `retry_after` when the receiver asked for a pause) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
 
-from crawler.model import Channel
-from scheduler import SchedulerError
+from scheduler.delivery.notify import apprise, email, webhook
+from scheduler.delivery.notify.message import DeliveryError, Message, Sender
 
+__all__ = ["CHANNELS", "DeliveryError", "Message", "Sender", "registry"]
 
-class DeliveryError(SchedulerError):
-    """A send failed; it will be retried. `retry_after` is seconds the receiver asked for."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Message:
-    event: str  # alert | digest | source-health
-    delivery: str  # stable across retries
-    payload: dict[str, Any]  # the JSON document the README's quickstart shows
-    body: bytes  # that document serialised once, frozen for every retry
-
-
-Sender = Callable[[Channel, Message], None]
+# channel type -> the module that owns it (OPTIONS, optional check, send)
+CHANNELS: dict[str, ModuleType] = {"email": email, "webhook": webhook, "apprise": apprise}
 
 
 def registry() -> dict[str, Sender]:
-    from scheduler.delivery.notify import apprise, email, webhook
-
-    return {"webhook": webhook.send, "email": email.send, "apprise": apprise.send}
+    return {kind: module.send for kind, module in CHANNELS.items()}

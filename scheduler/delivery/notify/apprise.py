@@ -17,19 +17,29 @@ from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import apprise
-
 from crawler.model import Channel
-from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.config.values import (
+    DURATION,
+    REQUIRED,
+    STRING,
+    TIMEOUT_HELP,
+    Key,
+    duration_at_least,
+    non_empty,
+)
+from scheduler.delivery.notify.message import DeliveryError, Message
 from scheduler.delivery.render import chat_markdown, chat_title
+
+# The [channels.NAME] keys of `type = "apprise"` (docs/configuration.md)
+OPTIONS: tuple[Key, ...] = (
+    Key("url", STRING, REQUIRED, "an Apprise URL such as ntfys://host/topic", non_empty),
+    Key("timeout", DURATION, "30s", TIMEOUT_HELP, duration_at_least(1)),
+)
 
 MAX_EXPLANATION = 600  # characters of apprise's own words kept in the error
 
-_NOTIFY_TYPES = {
-    "failing": apprise.NotifyType.FAILURE,
-    "silent": apprise.NotifyType.WARNING,
-    "recovered": apprise.NotifyType.SUCCESS,
-}
+# a source-health notice's state -> apprise's notify type (apprise.NotifyType's values)
+_NOTIFY_TYPES = {"failing": "failure", "silent": "warning", "recovered": "success"}
 
 
 class _Said(logging.Handler):
@@ -87,6 +97,10 @@ def send(channel: Channel, message: Message) -> None:
     given_timeout = channel.options.get("timeout")
     timeout = float(given_timeout) if isinstance(given_timeout, int | float) else 30.0
     payload = message.payload
+    import apprise  # the library: imported on the first send, not by every command (~120 ms)
+
+    kind = _NOTIFY_TYPES.get(str(payload.get("state")), "info")
+
     # sequential mode: apprise sends from this call, not from a pool of its own
     asset = apprise.AppriseAsset(async_mode=False)
     with _listening() as said:
@@ -102,7 +116,7 @@ def send(channel: Channel, message: Message) -> None:
                 body=chat_markdown(payload),
                 title=chat_title(payload),
                 body_format=apprise.NotifyFormat.MARKDOWN,
-                notify_type=_NOTIFY_TYPES.get(str(payload.get("state")), apprise.NotifyType.INFO),
+                notify_type=apprise.NotifyType(kind),
             )
         except Exception as exc:  # apprise's plugins are foreign code: report, retry later
             raise DeliveryError(f"apprise failed: {type(exc).__name__}: {exc}") from exc

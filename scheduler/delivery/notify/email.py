@@ -23,8 +23,58 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from crawler.model import Channel
-from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.config.values import (
+    DURATION,
+    INTEGER,
+    REQUIRED,
+    STRING,
+    STRINGS,
+    TIMEOUT_HELP,
+    Computed,
+    Entry,
+    Key,
+    Report,
+    between,
+    duration_at_least,
+    email_address,
+    email_addresses,
+    non_empty,
+    one_of,
+)
+from scheduler.delivery.notify.message import DeliveryError, Message
 from scheduler.delivery.render import email_html, email_subject, email_text
+
+# The [channels.NAME] keys of `type = "email"` (docs/configuration.md)
+_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+OPTIONS: tuple[Key, ...] = (
+    Key("host", STRING, REQUIRED, "SMTP server", non_empty),
+    Key(
+        "port",
+        INTEGER,
+        Computed(
+            "587 with starttls, 465 with tls, 25 with none",
+            lambda values: _SMTP_PORTS.get(values.get("security") or "", 587),
+        ),
+        "SMTP port",
+        between(1, 65535),
+    ),
+    Key("security", STRING, "starttls", "starttls, tls or none", one_of(*_SMTP_PORTS)),
+    Key("username", STRING, None, "SMTP login, with password", blank_is_unset=True),
+    Key("password", STRING, None, "SMTP password, with username", blank_is_unset=True),
+    Key("from", STRING, REQUIRED, "sender address", email_address),
+    Key("to", STRINGS, REQUIRED, "recipient addresses", email_addresses),
+    Key("timeout", DURATION, "30s", TIMEOUT_HELP, duration_at_least(1)),
+)
+
+
+def check(entry: Entry, report: Report) -> None:
+    """username and password come together."""
+    if "username" in entry.given and "password" not in entry.given:
+        report("username", "username is set but password is not; give both or neither")
+    if "password" in entry.given and "username" not in entry.given:
+        report("password", "password is set but username is not; give both or neither")
+
 
 log = logging.getLogger(__name__)
 

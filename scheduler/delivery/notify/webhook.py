@@ -12,7 +12,23 @@ import urllib.request
 
 from crawler.fetch.httputil import parse_retry_after
 from crawler.model import Channel
-from scheduler.delivery.notify import DeliveryError, Message
+from scheduler.config.values import (
+    DURATION,
+    REQUIRED,
+    STRING,
+    TIMEOUT_HELP,
+    Key,
+    duration_at_least,
+    http_url,
+)
+from scheduler.delivery.notify.message import DeliveryError, Message
+
+# The [channels.NAME] keys of `type = "webhook"` (docs/configuration.md)
+OPTIONS: tuple[Key, ...] = (
+    Key("url", STRING, REQUIRED, "http(s) URL that receives a JSON POST", http_url),
+    Key("secret", STRING, None, "HMAC-SHA256 signing key", blank_is_unset=True),
+    Key("timeout", DURATION, "10s", TIMEOUT_HELP, duration_at_least(1)),
+)
 
 USER_AGENT = "newswatch-webhook/0.1"
 
