@@ -5,7 +5,11 @@ functions; imports under ``if TYPE_CHECKING:`` run no code and are left out), an
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("crawler", "scheduler")
@@ -140,3 +144,27 @@ def test_the_crawler_never_imports_the_scheduler() -> None:
         if target.split(".")[0] == "scheduler"
     }
     assert back == set()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "scheduler.delivery.notify",
+        "scheduler.delivery.notify.apprise",
+        "scheduler.delivery.notify.email",
+        "scheduler.delivery.notify.webhook",
+        "scheduler.config",
+        "scheduler.config.values",
+        "scheduler.config.schema",
+    ],
+)
+def test_imported_first_in_a_fresh_interpreter(module: str) -> None:
+    """The channel modules declare their keys with the config's value types and the config
+    gathers them: each side must import cleanly whichever comes first."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}; import scheduler.config as c; c.channel_types()"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr

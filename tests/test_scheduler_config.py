@@ -17,7 +17,6 @@ from crawler.model import CrawlOptions
 from crawler.query import Query
 from scheduler import SchedulerError
 from scheduler.config import (
-    CHANNEL_TYPES,
     REQUIRED,
     SCHEMA,
     STARTER_CONFIG,
@@ -25,6 +24,7 @@ from scheduler.config import (
     Computed,
     ConfigError,
     Problem,
+    channel_types,
     load,
     locate_keys,
     schema_keys,
@@ -82,7 +82,7 @@ def test_example_sets_every_schema_key_and_comments_it() -> None:
     lines = locate_keys(text)
     text_lines = text.splitlines()
     example = load(EXAMPLE, environ={})
-    channel_names: dict[str, list[str]] = {kind: [] for kind in CHANNEL_TYPES}
+    channel_names: dict[str, list[str]] = {kind: [] for kind in channel_types()}
     for name, channel in example.channels.items():
         channel_names[channel.type].append(name)
 
@@ -495,7 +495,7 @@ def test_schema_declares_each_table_once() -> None:
     for table in SCHEMA:
         key_names = [key.name for key in table.keys]
         assert len(key_names) == len(set(key_names)), table.name
-    for kind, keys in CHANNEL_TYPES.items():
+    for kind, keys in channel_types().items():
         assert keys[0].name == "type", kind
         assert len({key.name for key in keys}) == len(keys), kind
 

@@ -1,9 +1,10 @@
 """Load and validate the config file (docs/configuration.md) into the plain values of crawler.model.
 
-Every key is declared once, in SCHEMA and CHANNEL_TYPES below, with its type, default, help and
-validator; the loader walks that table. Unknown keys are rejected. Nothing stops at the first
-mistake: `validate()` returns every problem, `load()` raises ConfigError carrying all of them,
-each located as `FILE:LINE: key.path: message` and sorted by line.
+Every key is declared once, in SCHEMA (scheduler/config/schema.py) or by its channel's module
+(scheduler/delivery/notify/), with its type, default, help and validator; the loader walks
+that table. Unknown keys are rejected. Nothing stops at the first mistake: `validate()` returns
+every problem, `load()` raises ConfigError carrying all of them, each located as
+`FILE:LINE: key.path: message` and sorted by line.
 
 Order of work for one string value: `${NAME}` / `${NAME:-default}` expansion, then the type
 check, then the key's validator. Only strings expand (an integer must be written as one).
@@ -28,13 +29,12 @@ from scheduler.config.locate import _Locator, locate_keys
 from scheduler.config.problems import ConfigError, Problem
 from scheduler.config.result import Config
 from scheduler.config.rulecache import RuleCache, cache_path
-from scheduler.config.schema import CHANNEL_TYPES, SCHEMA, TABLES, schema_keys
+from scheduler.config.schema import SCHEMA, TABLES, channel_types, schema_keys
 from scheduler.config.secrets import channel_secrets, redact
 from scheduler.config.starter import STARTER_CONFIG
 from scheduler.config.values import _KNOWN_QUERIES, REQUIRED, Computed
 
 __all__ = [
-    "CHANNEL_TYPES",
     "REQUIRED",
     "SCHEMA",
     "STARTER_CONFIG",
@@ -43,6 +43,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Problem",
+    "channel_types",
     "load",
     "locate_keys",
     "schema_keys",

@@ -24,12 +24,12 @@ from scheduler.config.result import (
     Config,
 )
 from scheduler.config.schema import (
-    CHANNEL_CHECKS,
-    CHANNEL_TYPE_KEY,
-    CHANNEL_TYPES,
     SCHEMA,
     SOURCE_KINDS,
     TABLES,
+    channel_checks,
+    channel_type_key,
+    channel_types,
 )
 from scheduler.config.values import (
     NAME_PATTERN,
@@ -142,11 +142,11 @@ class _Loader:
             if not isinstance(item, dict):
                 self.report(path, f"expected a [channels.{name}] table, got {describe(item)}")
                 continue
-            kind = self.value(path, item, CHANNEL_TYPE_KEY)
+            kind = self.value(path, item, channel_type_key())
             if kind is _MISSING or kind is _FAILED:
                 continue
             results[name] = self.entry(
-                path, item, CHANNEL_TYPES[kind], None, CHANNEL_CHECKS.get(kind)
+                path, item, channel_types()[kind], None, channel_checks().get(kind)
             )
         return results
 

@@ -4,6 +4,7 @@ module in scheduler/delivery/notify/."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from crawler.model import CrawlOptions, SourceKind
@@ -31,7 +32,6 @@ from scheduler.config.values import (
     regexes,
     valid_name,
 )
-from scheduler.delivery import notify
 
 SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "site")
 
@@ -48,17 +48,36 @@ def _check_source(entry: Entry, report: Report) -> None:
         report("follow", f"only site sources follow links; remove follow from this {kinds[0]}")
 
 
-CHANNEL_TYPE_KEY = Key(
-    "type", STRING, REQUIRED, ", ".join(notify.CHANNELS), one_of(*notify.CHANNELS)
-)
+# Each channel type's keys are declared by the module that sends to it
+# (scheduler/delivery/notify/), gathered on first use: a channel module imports this package's
+# value types, so the schema must not import the channels while it is being imported.
 
-# each channel type's keys, declared by the module that sends to it (scheduler/delivery/notify/)
-CHANNEL_TYPES: dict[str, tuple[Key, ...]] = {
-    kind: (CHANNEL_TYPE_KEY, *module.OPTIONS) for kind, module in notify.CHANNELS.items()
-}
-CHANNEL_CHECKS: dict[str, TableCheck] = {
-    kind: module.check for kind, module in notify.CHANNELS.items() if hasattr(module, "check")
-}
+
+@functools.cache
+def channel_type_key() -> Key:
+    """`type` of a `[channels.NAME]` table: one of the registered channel types."""
+    from scheduler.delivery import notify
+
+    kinds = tuple(notify.CHANNELS)
+    return Key("type", STRING, REQUIRED, ", ".join(kinds), one_of(*kinds))
+
+
+@functools.cache
+def channel_types() -> dict[str, tuple[Key, ...]]:
+    """Channel type -> its keys (`type` first)."""
+    from scheduler.delivery import notify
+
+    return {kind: (channel_type_key(), *module.OPTIONS) for kind, module in notify.CHANNELS.items()}
+
+
+@functools.cache
+def channel_checks() -> dict[str, TableCheck]:
+    """Channel type -> its check of keys that depend on each other, where it has one."""
+    from scheduler.delivery import notify
+
+    return {
+        kind: module.check for kind, module in notify.CHANNELS.items() if hasattr(module, "check")
+    }
 
 
 _DEFAULTS = CrawlOptions()
@@ -168,7 +187,7 @@ def schema_keys() -> Iterator[tuple[str, Key]]:
     """Every key with its path pattern: `archive.path`, `sources[].name`, `channels.<email>.to`."""
     for table in SCHEMA:
         if table.kind == "named":
-            for kind, keys in CHANNEL_TYPES.items():
+            for kind, keys in channel_types().items():
                 for key in keys:
                     yield f"{table.name}.<{kind}>.{key.name}", key
         else:
