@@ -5,9 +5,11 @@ come) ask of an archive, split by domain. An engine implements all of it
 It takes and returns typed records (`crawler.records`), never an engine's rows or times as
 text: what goes in (`ArticleIn`, `AlertIn`, `RunRecord`) and what comes back (`SourceState`,
 `Run`, `Article` with its `StoryMember`s, `PendingPage`, `Pass`, `DueDigest`, `Delivery`,
-`Stored`). Every time, given or returned, is an aware UTC `datetime`. An engine makes the
-records from its rows with `crawler.archive.rows` (one function per record), so every engine
-returns the same values.
+`Stored`). Every time it is given (``now``, ``since``, ...) or returns is an aware UTC
+`datetime`; only text a server sent stays text (the ``Last-Modified`` validator, and an
+incoming `ArticleIn.published`, read back as `Article.published`, a datetime). An engine makes
+the records from its rows with `crawler.archive.rows` (one function per record), so every
+engine returns the same values.
 
 Every method may raise `crawler.archive.StorageError` (never the engine's own error).
 Storage calls are synchronous and short (one transaction each); how they stay off the event
