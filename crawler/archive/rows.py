@@ -4,6 +4,7 @@ A row is a mapping of column name to the value the engine stored. Every engine r
 columns (docs/architecture.md, "Storage"), so each engine hands its rows to these functions
 and callers never see a row. The values may come as an engine keeps them: times as UTC ISO
 text (SQLite) or as datetimes (an engine with a time type), JSON as text or as parsed values.
+`to_time` does the same for a time read on its own.
 """
 
 from __future__ import annotations
@@ -34,19 +35,20 @@ __all__ = [
     "to_run",
     "to_source_state",
     "to_story_member",
+    "to_time",
 ]
 
 Row = Mapping[str, Any]
 
 
-def _time(value: str | datetime) -> datetime:
+def to_time(value: str | datetime) -> datetime:
     """A stored time as an aware UTC datetime (a time without zone is UTC)."""
     when = parse_iso(value) if isinstance(value, str) else value
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _time_or_none(value: str | datetime | None) -> datetime | None:
-    return _time(value) if value else None
+    return to_time(value) if value else None
 
 
 def _json(value: Any, empty: Any) -> Any:
@@ -86,8 +88,8 @@ def to_run(row: Row) -> Run:
     return Run(
         id=int(row["id"]),
         source=row["source"],
-        started=_time(row["started"]),
-        finished=_time(row["finished"]),
+        started=to_time(row["started"]),
+        finished=to_time(row["finished"]),
         status=row["status"],
         http_status=_int_or_none(row["http_status"]),
         fetched=int(row["fetched"]),
@@ -119,8 +121,8 @@ def to_article(
         title=row["title"],
         author=row["author"],
         published=_time_or_none(row["published"]),
-        first_seen=_time(row["first_seen"]),
-        updated=_time(row["updated"]),
+        first_seen=to_time(row["first_seen"]),
+        updated=to_time(row["updated"]),
         language=row["language"],
         summary=row["summary"],
         text=row["text"],
@@ -141,8 +143,8 @@ def to_pending_page(row: Row) -> PendingPage:
         source=row["source"],
         info=dict(_json(row["info"], {})),
         attempts=int(row["attempts"]),
-        first_attempt=_time(row["first_attempt"]),
-        last_attempt=_time(row["last_attempt"]),
+        first_attempt=to_time(row["first_attempt"]),
+        last_attempt=to_time(row["last_attempt"]),
         last_error=row["last_error"],
     )
 
@@ -151,8 +153,8 @@ def to_pass(row: Row) -> Pass:
     return Pass(
         id=row["id"],
         owner=row["owner"],
-        started=_time(row["started"]),
-        lease_until=_time(row["lease_until"]),
+        started=to_time(row["started"]),
+        lease_until=to_time(row["lease_until"]),
     )
 
 
@@ -165,8 +167,8 @@ def to_due_digest(row: Row) -> DueDigest:
     return DueDigest(
         rule=row["rule"],
         channel=row["channel"],
-        hold_from=_time(row["hold_from"]),
-        hold_until=_time(row["hold_until"]),
+        hold_from=to_time(row["hold_from"]),
+        hold_until=to_time(row["hold_until"]),
         ids=tuple(sorted(int(i) for i in ids)),
     )
 
@@ -184,9 +186,9 @@ def to_delivery(row: Row) -> Delivery:
         payload=row["payload"],
         status=row["status"],
         attempts=int(row["attempts"]),
-        created=_time(row["created"]),
-        expires=_time(row["expires"]),
-        next_attempt=_time(row["next_attempt"]),
+        created=to_time(row["created"]),
+        expires=to_time(row["expires"]),
+        next_attempt=to_time(row["next_attempt"]),
         last_attempt=_time_or_none(row["last_attempt"]),
         last_error=row["last_error"],
         sent=_time_or_none(row["sent"]),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from crawler.archive.rows import to_run, to_source_state
+from crawler.archive.rows import to_run, to_source_state, to_time
 from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso, parse_iso
+from crawler.clock import iso
 from crawler.decide.alerting import (
     RETRY_WINDOW,
 )
@@ -127,7 +127,7 @@ class SourcesMixin(SqliteBase):
             "SELECT first_seen FROM articles WHERE source = ? ORDER BY first_seen DESC LIMIT ?",
             (source, limit),
         ).fetchall()
-        return [parse_iso(r[0]) for r in rows]
+        return [to_time(r[0]) for r in rows]
 
     def set_health(
         self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]
