@@ -15,5 +15,10 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_or_none(dt: datetime | None) -> str | None:
+    """`iso`, and None for no time."""
+    return iso(dt) if dt is not None else None
+
+
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,14 +1,19 @@
 """The records the pipeline hands to the archive and gets back (plain values, no storage).
 
-`ArticleIn` is an article as extraction made it, `Stored` what the archive did with it,
-`AlertIn` an alert to queue, `RunRecord` one source's run of a pass. A module that needs these
-types imports this one, not the archive.
+Going in: `ArticleIn` is an article as extraction made it, `AlertIn` an alert to queue,
+`RunRecord` one source's run of a pass. Coming back: `Stored` is what the archive did with an
+article, and the frozen records below are what it keeps, as every engine returns them
+(`crawler.archive.interface`): `SourceState`, `Run`, `Article` and its `StoryMember`s,
+`PendingPage`, `Pass`, `DueDigest`, `Delivery`. Their times are aware UTC datetimes (shown as
+UTC ISO 8601 with ``Z`` by `crawler.clock.iso`); `crawler.archive.rows` makes them from an
+engine's row. A module that needs these types imports this one, not the archive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from crawler.decide import neardup
 
@@ -90,3 +95,152 @@ class RunRecord:
         if self.status == "ok":
             self.status = "warning"
         self.warning = message
+
+
+# ---------------------------------------------------------------------------------------------
+# what the archive keeps, as it gives it back
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source as the archive knows it: validators, last run, health, due times.
+    `SourceState(name)` is a source never seen (nothing recorded yet)."""
+
+    name: str
+    kind: str | None = None
+    url: str | None = None  # the URL it was last crawled at (a changed URL is a new source)
+    etag: str | None = None  # validators for the next conditional GET
+    last_modified: str | None = None  # as the server sent it (HTTP date text)
+    body_hash: str | None = None
+    last_run: datetime | None = None
+    last_success: datetime | None = None
+    last_status: str | None = None  # ok | not_modified | warning | error
+    last_error: str | None = None
+    last_error_class: str | None = None
+    last_warning: str | None = None
+    consecutive_failures: int = 0
+    next_due: datetime | None = None
+    not_before: datetime | None = None  # a server's Retry-After
+    health_state: str | None = None  # ok | failing | silent, as the service last judged it
+    health_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One source's run of a pass, as stored (`RunRecord` is the run being made)."""
+
+    id: int
+    source: str
+    started: datetime
+    finished: datetime
+    status: str  # ok | not_modified | warning | error
+    http_status: int | None
+    fetched: int
+    new: int
+    seen: int
+    off_topic: int
+    errors: int
+    error_class: str | None
+    error: str | None
+    warning: str | None
+    duration: float  # seconds, to the millisecond
+    pages: int
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """Another article of a story, as an alert names it."""
+
+    source: str
+    url: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class Article:
+    """An archived article. `urls` (every URL seen for it) is filled by `Storage.article` and
+    `Storage.iter_articles`, `also_reported_by` (the story's other articles) by
+    `iter_articles`; elsewhere they are empty."""
+
+    id: int
+    url: str  # canonical
+    source: str
+    guid: str | None
+    title: str | None
+    author: str | None
+    published: datetime | None
+    first_seen: datetime
+    updated: datetime
+    language: str | None
+    summary: str | None
+    text: str | None
+    fingerprint: str | None
+    story_id: int | None
+    page_status: str | None  # None: from its feed entry only; "ok": the page was read
+    description: str | None
+    site_name: str | None
+    title_key: str | None
+    urls: tuple[str, ...] = ()
+    also_reported_by: tuple[StoryMember, ...] = ()
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """An article page that failed, tried again on later passes."""
+
+    url: str
+    source: str
+    info: dict[str, Any]  # what its feed entry or sitemap said (crawler.articles)
+    attempts: int
+    first_attempt: datetime
+    last_attempt: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A crawl pass holding the alerts it queued until it ends (scheduler.holds)."""
+
+    id: str
+    owner: str  # host:pid
+    started: datetime
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class DueDigest:
+    """Held alerts whose digest period has closed: one rule, channel and period."""
+
+    rule: str
+    channel: str
+    hold_from: datetime  # the period
+    hold_until: datetime
+    ids: tuple[int, ...]  # the held outbox rows, in id order
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the outbox: an alert, a digest or a source-health notice, and its state."""
+
+    id: int
+    delivery: str  # the delivery id receivers see (the same on every retry)
+    event: str  # alert | digest | source-health
+    rule: str | None  # None: a source-health notice
+    channel: str
+    article_id: int | None
+    story_id: int | None
+    matched: tuple[str, ...]  # the matched terms (alerts)
+    payload: str | None  # the JSON body, frozen before the first send
+    status: str  # pending | held | digested | merged | sent | failed
+    attempts: int
+    created: datetime
+    expires: datetime  # the retry window closes
+    next_attempt: datetime
+    last_attempt: datetime | None
+    last_error: str | None
+    sent: datetime | None
+    hold_from: datetime | None  # held for a digest: its period
+    hold_until: datetime | None
+    digest_id: int | None  # the digest it went into
+    pass_id: str | None  # held by this pass until it ends
+    merged_into: int | None  # status merged: the alert that stands for it

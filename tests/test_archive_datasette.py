@@ -72,7 +72,7 @@ def test_datasette_finds_the_articles_search_index_and_searches_it(tmp_path: Pat
             NOW,
             lambda *_: [],
         )
-        assert [row["url"] for row, _ in search(archive, parse("gotland"))] == ["https://e.org/2"]
+        assert [row.url for row, _ in search(archive, parse("gotland"))] == ["https://e.org/2"]
         assert search(archive, parse("baltic")) == []
     assert _search(path, "gotland") == ["https://e.org/2"]
     assert _search(path, "baltic") == []

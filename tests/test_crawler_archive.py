@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sqlite3
 import time
@@ -23,9 +22,10 @@ from crawler.archive import (
     Archive,
     ArchiveError,
     ArticleIn,
+    Delivery,
     RunRecord,
 )
-from crawler.clock import iso
+from crawler.clock import iso, iso_or_none
 from crawler.decide.fingerprint import text_fingerprint
 from crawler.query import Document, parse
 from crawler.query.search import search
@@ -171,7 +171,10 @@ def test_a_migration_applies_once_and_data_survives(
             assert new.schema_version() == len(upgraded)
             assert new.is_known_url("https://e.org/seen")
             [old] = search(new, parse("nato"))
-            assert (old[0]["url"], old[0]["note"]) == ("https://e.org/old", "migrated")
+            note = new.db.execute(
+                "SELECT note FROM articles WHERE id = ?", (old[0].id,)
+            ).fetchone()[0]
+            assert (old[0].url, note) == ("https://e.org/old", "migrated")
     assert calls == [1]
 
     # the real later migrations ran too: the columns of a fresh archive are all there
@@ -251,7 +254,7 @@ def test_an_alias_url_is_a_duplicate(archive: Archive) -> None:
     assert dup.article_id == first.article_id
     assert archive.count_articles() == 1
     stored = archive.article(first.article_id)
-    assert stored is not None and stored["url"] == "https://e.org/a"
+    assert stored is not None and stored.url == "https://e.org/a"
 
 
 def test_a_known_guid_with_a_new_url_is_a_duplicate_and_the_url_an_alias(
@@ -263,7 +266,7 @@ def test_a_known_guid_with_a_new_url_is_a_duplicate_and_the_url_an_alias(
     assert moved.article_id == first.article_id
     stored = archive.article(first.article_id)
     assert stored is not None
-    assert stored["urls"] == ["https://e.org/a", "https://e.org/a-renamed"]
+    assert list(stored.urls) == ["https://e.org/a", "https://e.org/a-renamed"]
     assert archive.is_known_url("https://e.org/a-renamed")
     assert archive.count_articles() == 1
     # a guid belongs to its source: the same guid elsewhere is another article
@@ -309,10 +312,10 @@ def test_changed_text_at_the_same_url_is_an_edit(archive: Archive) -> None:
     assert (edited.outcome, edited.article_id) == ("edited", first.article_id)
     stored = archive.article(first.article_id)
     assert stored is not None
-    assert (stored["title"], stored["text"]) == ("Final", "the hovercraft story")
-    assert (stored["first_seen"], stored["updated"]) == (iso(NOW), iso(later))
+    assert (stored.title, stored.text) == ("Final", "the hovercraft story")
+    assert (iso(stored.first_seen), iso(stored.updated)) == (iso(NOW), iso(later))
     # the full-text index follows the edit
-    assert [r["id"] for r, _ in search(archive, parse("hovercraft"))] == [first.article_id]
+    assert [r.id for r, _ in search(archive, parse("hovercraft"))] == [first.article_id]
     assert search(archive, parse("zeppelin")) == []
     assert archive.count_articles() == 1
 
@@ -320,8 +323,8 @@ def test_changed_text_at_the_same_url_is_an_edit(archive: Archive) -> None:
 # ------------------------------------------------------------------------------ outbox
 
 
-def outbox(archive: Archive) -> list[dict[str, Any]]:
-    return sorted(archive.deliveries(), key=lambda r: r["id"])
+def outbox(archive: Archive) -> list[Delivery]:
+    return sorted(archive.deliveries(), key=lambda r: r.id)
 
 
 def test_alerts_are_queued_with_the_article(archive: Archive) -> None:
@@ -334,15 +337,15 @@ def test_alerts_are_queued_with_the_article(archive: Archive) -> None:
     stored = archive.store_article(article("https://e.org/a"), NOW, decide)
     assert seen == [(stored.article_id, stored.story_id, "new")]
     queued = outbox(archive)
-    assert [(r["rule"], r["channel"], r["status"]) for r in queued] == [
+    assert [(r.rule, r.channel, r.status) for r in queued] == [
         ("air", "hook", "pending"),
         ("air", "mail", "pending"),
     ]
-    assert json.loads(queued[0]["matched"]) == ["nato", "air defence"]
-    assert queued[0]["article_id"] == stored.article_id
-    assert (queued[0]["created"], queued[0]["next_attempt"]) == (iso(NOW), iso(NOW))
-    assert queued[0]["expires"] == iso(NOW + RETRY_WINDOW)
-    assert len({r["delivery"] for r in queued}) == 2
+    assert list(queued[0].matched) == ["nato", "air defence"]
+    assert queued[0].article_id == stored.article_id
+    assert (iso(queued[0].created), iso(queued[0].next_attempt)) == (iso(NOW), iso(NOW))
+    assert iso(queued[0].expires) == iso(NOW + RETRY_WINDOW)
+    assert len({r.delivery for r in queued}) == 2
 
     # duplicates and unchanged copies are never matched
     archive.store_article(article("https://e.org/a"), NOW, decide)
@@ -375,7 +378,7 @@ def test_an_edit_queues_only_new_rule_channel_pairs(archive: Archive) -> None:
         article("https://e.org/a", text="NATO summit"), NOW, alerts(("nato", "hook"))
     )
     [original] = outbox(archive)
-    archive.mark_sent(original["id"], NOW)
+    archive.mark_sent(original.id, NOW)
     edited = archive.store_article(
         article("https://e.org/a", text="NATO summit on air defence"),
         NOW + timedelta(minutes=5),
@@ -383,14 +386,14 @@ def test_an_edit_queues_only_new_rule_channel_pairs(archive: Archive) -> None:
     )
     assert edited.outcome == "edited"
     queued = outbox(archive)
-    assert [(r["rule"], r["channel"]) for r in queued] == [
+    assert [(r.rule, r.channel) for r in queued] == [
         ("nato", "hook"),
         ("air", "hook"),
         ("air", "mail"),
     ]
-    assert queued[0]["delivery"] == original["delivery"]
-    assert queued[0]["status"] == "sent"  # not queued again
-    assert all(r["story_id"] == first.story_id for r in queued)
+    assert queued[0].delivery == original.delivery
+    assert queued[0].status == "sent"  # not queued again
+    assert all(r.story_id == first.story_id for r in queued)
 
 
 def test_due_sent_failed_and_retried_deliveries(archive: Archive) -> None:
@@ -399,45 +402,45 @@ def test_due_sent_failed_and_retried_deliveries(archive: Archive) -> None:
     )
     one, two, three = outbox(archive)
     assert archive.due_deliveries(NOW - timedelta(seconds=1)) == []
-    assert [r["id"] for r in archive.due_deliveries(NOW)] == [one["id"], two["id"], three["id"]]
+    assert [r.id for r in archive.due_deliveries(NOW)] == [one.id, two.id, three.id]
     assert len(archive.due_deliveries(NOW, limit=2)) == 2
 
     later = NOW + timedelta(seconds=3)
-    archive.mark_sent(one["id"], later)
-    archive.mark_attempt_failed(two["id"], later, "HTTP 500", later + timedelta(seconds=5))
-    archive.mark_attempt_failed(three["id"], later, "gone for good", None)
+    archive.mark_sent(one.id, later)
+    archive.mark_attempt_failed(two.id, later, "HTTP 500", later + timedelta(seconds=5))
+    archive.mark_attempt_failed(three.id, later, "gone for good", None)
 
-    sent = archive.delivery(one["id"])
+    sent = archive.delivery(one.id)
     assert sent is not None
-    assert (sent["status"], sent["attempts"], sent["sent"]) == ("sent", 1, iso(later))
-    retrying = archive.delivery(two["id"])
+    assert (sent.status, sent.attempts, iso_or_none(sent.sent)) == ("sent", 1, iso(later))
+    retrying = archive.delivery(two.id)
     assert retrying is not None
-    assert (retrying["status"], retrying["attempts"], retrying["last_error"]) == (
+    assert (retrying.status, retrying.attempts, retrying.last_error) == (
         "pending",
         1,
         "HTTP 500",
     )
-    assert retrying["next_attempt"] == iso(later + timedelta(seconds=5))
-    failed = archive.delivery(three["id"])
-    assert failed is not None and (failed["status"], failed["attempts"]) == ("failed", 1)
+    assert iso(retrying.next_attempt) == iso(later + timedelta(seconds=5))
+    failed = archive.delivery(three.id)
+    assert failed is not None and (failed.status, failed.attempts) == ("failed", 1)
 
     assert archive.due_deliveries(later) == []  # two waits, three failed, one sent
-    assert [r["id"] for r in archive.due_deliveries(later + timedelta(seconds=5))] == [two["id"]]
-    assert [r["id"] for r in archive.deliveries("failed")] == [three["id"]]
+    assert [r.id for r in archive.due_deliveries(later + timedelta(seconds=5))] == [two.id]
+    assert [r.id for r in archive.deliveries("failed")] == [three.id]
 
     # retry by id: only failed ones are touched; the delivery id stays
     retry_time = NOW + timedelta(days=3)
-    assert archive.retry_deliveries(retry_time, [one["id"], three["id"]]) == 1
-    again = archive.delivery(three["id"])
+    assert archive.retry_deliveries(retry_time, [one.id, three.id]) == 1
+    again = archive.delivery(three.id)
     assert again is not None
-    assert (again["status"], again["delivery"]) == ("pending", three["delivery"])
-    assert again["next_attempt"] == iso(retry_time)
-    assert again["expires"] == iso(retry_time + RETRY_WINDOW)
-    assert archive.delivery(one["id"])["status"] == "sent"  # type: ignore[index]
+    assert (again.status, again.delivery) == ("pending", three.delivery)
+    assert iso(again.next_attempt) == iso(retry_time)
+    assert iso(again.expires) == iso(retry_time + RETRY_WINDOW)
+    assert archive.delivery(one.id).status == "sent"  # type: ignore[union-attr]
 
     # retry all failed
-    archive.mark_attempt_failed(two["id"], later, "HTTP 500", None)
-    archive.mark_attempt_failed(three["id"], retry_time, "HTTP 500", None)
+    archive.mark_attempt_failed(two.id, later, "HTTP 500", None)
+    archive.mark_attempt_failed(three.id, retry_time, "HTTP 500", None)
     assert archive.retry_deliveries(retry_time, None) == 2
     assert archive.deliveries("failed") == []
     assert archive.retry_deliveries(retry_time, None) == 0
@@ -446,10 +449,10 @@ def test_due_sent_failed_and_retried_deliveries(archive: Archive) -> None:
 def test_payload_is_frozen_once(archive: Archive) -> None:
     archive.store_article(article("https://e.org/a"), NOW, alerts(("r", "c")))
     [row] = outbox(archive)
-    archive.set_payload(row["id"], '{"first": true}')
-    archive.set_payload(row["id"], '{"second": true}')
-    frozen = archive.delivery(row["id"])
-    assert frozen is not None and frozen["payload"] == '{"first": true}'
+    archive.set_payload(row.id, '{"first": true}')
+    archive.set_payload(row.id, '{"second": true}')
+    frozen = archive.delivery(row.id)
+    assert frozen is not None and frozen.payload == '{"first": true}'
 
 
 # ------------------------------------------------------------------------------ seen
@@ -552,7 +555,7 @@ def brute_force(
 
 
 def searched(archive: Archive, text: str, **filters: Any) -> list[tuple[int, list[str]]]:
-    return [(row["id"], matched) for row, matched in search(archive, parse(text), **filters)]
+    return [(row.id, matched) for row, matched in search(archive, parse(text), **filters)]
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -606,38 +609,38 @@ def test_record_run_tracks_health_and_next_due(archive: Archive) -> None:
     archive.record_run(run("error", NOW, error="refused", error_class="ConnectionRefused"), due)
     state = archive.source_state("wire")
     assert state is not None
-    assert (state["consecutive_failures"], state["last_error"], state["next_due"]) == (
+    assert (state.consecutive_failures, state.last_error, iso_or_none(state.next_due)) == (
         1,
         "refused",
         iso(due),
     )
-    assert state["last_success"] is None
+    assert state.last_success is None
 
     second = NOW + timedelta(minutes=15)
     archive.record_run(run("error", second, error="timeout"), second + timedelta(minutes=15))
     state = archive.source_state("wire")
     assert state is not None
-    assert (state["consecutive_failures"], state["last_error"]) == (2, "timeout")
-    assert state["last_run"] == iso(second)
+    assert (state.consecutive_failures, state.last_error) == (2, "timeout")
+    assert iso_or_none(state.last_run) == iso(second)
 
     third = NOW + timedelta(minutes=30)
     archive.record_run(run("ok", third, fetched=4, new=2), third + timedelta(minutes=15))
     state = archive.source_state("wire")
     assert state is not None
-    assert state["consecutive_failures"] == 0
-    assert state["last_success"] == iso(third + timedelta(seconds=2))
-    assert state["next_due"] == iso(third + timedelta(minutes=15))
-    assert state["last_status"] == "ok"
+    assert state.consecutive_failures == 0
+    assert iso_or_none(state.last_success) == iso(third + timedelta(seconds=2))
+    assert iso_or_none(state.next_due) == iso(third + timedelta(minutes=15))
+    assert state.last_status == "ok"
 
     archive.record_run(run("warning", third, warning="malformed feed"), None)
     state = archive.source_state("wire")
     assert state is not None
-    assert (state["last_warning"], state["next_due"]) == ("malformed feed", None)
+    assert (state.last_warning, state.next_due) == ("malformed feed", None)
 
     history = archive.runs("wire")
-    assert [r["status"] for r in history] == ["warning", "ok", "error", "error"]
-    assert history[1]["fetched"] == 4 and history[1]["new"] == 2
-    assert history[1]["duration"] == 2.0
+    assert [r.status for r in history] == ["warning", "ok", "error", "error"]
+    assert history[1].fetched == 4 and history[1].new == 2
+    assert history[1].duration == 2.0
     assert archive.runs("elsewhere") == []
 
 

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from servers import FixtureSite, WebhookReceiver, free_port, verify_signature
 
-from crawler.archive import AlertIn, Archive, ArticleIn
+from crawler.archive import AlertIn, Archive, ArticleIn, Delivery
+from crawler.clock import iso, parse_iso
 from crawler.model import Channel, Source
 from scheduler.delivery.notify import DeliveryError, Message
 from scheduler.delivery.notify.webhook import send
@@ -143,10 +143,9 @@ def test_crontab_weekdays_rejects_nonsense(field: str) -> None:
 
 def test_is_due() -> None:
     assert is_due(None, NOW)
-    assert is_due("", NOW)
-    assert is_due("2025-06-09T09:59:59Z", NOW)
-    assert is_due("2025-06-09T10:00:00Z", NOW)
-    assert not is_due("2025-06-09T10:00:01Z", NOW)
+    assert is_due(parse_iso("2025-06-09T09:59:59Z"), NOW)
+    assert is_due(parse_iso("2025-06-09T10:00:00Z"), NOW)
+    assert not is_due(parse_iso("2025-06-09T10:00:01Z"), NOW)
 
 
 # ------------------------------------------------------------------------------ snippets
@@ -357,8 +356,8 @@ def stocked(tmp_path: Path) -> Iterator[Archive]:
         yield archive
 
 
-def by_channel(archive: Archive) -> dict[str, dict[str, Any]]:
-    return {row["channel"]: row for row in archive.deliveries()}
+def by_channel(archive: Archive) -> dict[str, Delivery]:
+    return {row.channel: row for row in archive.deliveries()}
 
 
 def test_a_dead_channel_does_not_stop_a_live_one(
@@ -375,15 +374,15 @@ def test_a_dead_channel_does_not_stop_a_live_one(
 
     rows = by_channel(stocked)
     live, dead = rows["live"], rows["dead"]
-    assert (live["status"], live["attempts"]) == ("sent", 1)
-    assert (dead["status"], dead["attempts"]) == ("pending", 1)
-    assert "could not reach" in dead["last_error"]
-    assert dead["next_attempt"] == "2025-06-09T10:00:06Z"  # 5 s later
-    assert live["payload"] and dead["payload"]  # both frozen before the first send
+    assert (live.status, live.attempts) == ("sent", 1)
+    assert (dead.status, dead.attempts) == ("pending", 1)
+    assert "could not reach" in dead.last_error
+    assert iso(dead.next_attempt) == "2025-06-09T10:00:06Z"  # 5 s later
+    assert live.payload and dead.payload  # both frozen before the first send
 
     [received] = webhook.wait_for(1)
-    assert received.body == live["payload"].encode("utf-8")
-    assert received.headers["X-Newswatch-Delivery"] == live["delivery"]
+    assert received.body == live.payload.encode("utf-8")
+    assert received.headers["X-Newswatch-Delivery"] == live.delivery
     payload = received.json
     assert payload["event"] == "alert" and payload["rule"] == "air-defence"
     assert payload["matched"] == ["nato", "air defence"]
@@ -397,18 +396,18 @@ def test_a_dead_channel_does_not_stop_a_live_one(
 
     # the article is edited meanwhile; the retry still sends the frozen bytes, same id
     stocked.db.execute("UPDATE articles SET title = 'Changed later'")
-    frozen = dead["payload"]
+    frozen = dead.payload
     clock.now = NOW + timedelta(seconds=10)
     with WebhookReceiver(port=dead_port) as revived:
         report = deliver_due(stocked, channels, clock)
         assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
         [retried] = revived.wait_for(1)
     assert retried.body == frozen.encode("utf-8")
-    assert retried.headers["X-Newswatch-Delivery"] == dead["delivery"]
+    assert retried.headers["X-Newswatch-Delivery"] == dead.delivery
     assert verify_signature(SECRET, retried.body, retried.headers["X-Newswatch-Signature-256"])
     assert json.loads(retried.body)["article"]["title"] == "NATO boosts air defence"
-    assert by_channel(stocked)["dead"]["status"] == "sent"
-    assert by_channel(stocked)["dead"]["attempts"] == 2
+    assert by_channel(stocked)["dead"].status == "sent"
+    assert by_channel(stocked)["dead"].attempts == 2
     assert len(webhook.requests) == 1  # the live one was not sent again
 
 
@@ -418,12 +417,12 @@ def test_retry_after_and_the_end_of_the_window(stocked: Archive) -> None:
         channels = {"live": hook(one.url), "dead": hook(two.url)}
         deliver_due(stocked, channels, Clock(NOW))
         rows = by_channel(stocked)
-        assert rows["live"]["next_attempt"] == "2025-06-09T11:00:00Z"
+        assert iso(rows["live"].next_attempt) == "2025-06-09T11:00:00Z"
         # past the 24-hour window the next failure is final
         late = Clock(NOW + timedelta(hours=25))
         report = deliver_due(stocked, channels, late)
         assert (report.sent, report.retrying, report.failed) == (0, 0, 2)
-        assert {row["status"] for row in stocked.deliveries()} == {"failed"}
+        assert {row.status for row in stocked.deliveries()} == {"failed"}
         assert len(one.requests) == 2 and len(two.requests) == 2
 
 
@@ -431,8 +430,8 @@ def test_an_unknown_channel_fails_at_once(stocked: Archive, webhook: WebhookRece
     report = deliver_due(stocked, {"live": hook(webhook.url)}, Clock(NOW))
     assert (report.sent, report.failed) == (1, 1)
     dead = by_channel(stocked)["dead"]
-    assert dead["status"] == "failed"
-    assert "not in the config" in dead["last_error"]
+    assert dead.status == "failed"
+    assert "not in the config" in dead.last_error
 
 
 def test_a_redirecting_receiver_is_retried_not_followed(

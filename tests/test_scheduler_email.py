@@ -598,22 +598,22 @@ def test_deliver_due_email_and_apprise_beside_a_dead_webhook(
         started = time.monotonic()
         report = deliver_due(archive, channels, Clock(NOW + timedelta(seconds=1)))
         elapsed = time.monotonic() - started
-        rows = {row["channel"]: row for row in archive.deliveries()}
+        rows = {row.channel: row for row in archive.deliveries()}
 
     assert (report.sent, report.retrying, report.failed) == (2, 1, 0)
     assert elapsed < 1.0 + 2.0  # the dead channel's timeout, plus the two real sends
-    assert rows["ops-hook"]["status"] == "pending" and rows["ops-hook"]["attempts"] == 1
-    assert "could not reach" in rows["ops-hook"]["last_error"]
-    assert rows["ops-hook"]["id"] < rows["analysts"]["id"] < rows["team-chat"]["id"]
+    assert rows["ops-hook"].status == "pending" and rows["ops-hook"].attempts == 1
+    assert "could not reach" in rows["ops-hook"].last_error
+    assert rows["ops-hook"].id < rows["analysts"].id < rows["team-chat"].id
     for name in ("analysts", "team-chat"):
-        assert (rows[name]["status"], rows[name]["attempts"]) == ("sent", 1)
-        assert rows[name]["payload"] and rows[name]["last_error"] is None
+        assert (rows[name].status, rows[name].attempts) == ("sent", 1)
+        assert rows[name].payload and rows[name].last_error is None
 
     [got] = server.inbox.received
     mail = got.message
     assert mail["Subject"] == f"[newswatch] air-defence: {ARTICLE['title']}"
-    assert mail["Message-ID"] == f"<{rows['analysts']['delivery']}@newswatch>"
-    assert mail["X-Newswatch-Delivery"] == rows["analysts"]["delivery"]
+    assert mail["Message-ID"] == f"<{rows['analysts'].delivery}@newswatch>"
+    assert mail["X-Newswatch-Delivery"] == rows["analysts"].delivery
     text, html = parts(mail)
     assert "**NATO** agreed on more **air defence**" in text
     assert "<mark>NATO</mark> agreed on more <mark>air defence</mark>" in html

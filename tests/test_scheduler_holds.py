@@ -83,10 +83,10 @@ def test_held_alerts_are_not_due_until_their_pass_ends(tmp_path: Path) -> None:
         held = archive.begin_pass("box:1", NOW, timedelta(seconds=60))
         archive.store_article(_article(1), NOW, lambda *_: [alert], hold=held)
         archive.store_article(_article(2), NOW, lambda *_: [alert])  # no pass: due at once
-        assert [r["article_id"] for r in archive.due_deliveries(NOW)] == [2]
-        assert [p["id"] for p in archive.passes()] == [held]
+        assert [r.article_id for r in archive.due_deliveries(NOW)] == [2]
+        assert [p.id for p in archive.passes()] == [held]
         assert archive.end_pass(held) == (1, 0)
-        assert sorted(r["article_id"] for r in archive.due_deliveries(NOW)) == [1, 2]
+        assert sorted(r.article_id for r in archive.due_deliveries(NOW)) == [1, 2]
         assert archive.passes() == []
 
 

@@ -30,7 +30,8 @@ migrations). Errors leave it as the package's own::
      +-- ArchiveError      the archive cannot be opened or migrated, or is newer than this code
           +-- StorageError  reading or writing failed (disk full, locked, I/O): retried later
 
-Times are stored as UTC ISO 8601 strings with ``Z`` (they sort as text).
+The SQLite engine stores times as UTC ISO 8601 strings with ``Z`` (they sort as text); what
+it returns are typed records (`crawler.records`, made by `rows`), times as UTC datetimes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,20 @@ from crawler.archive.errors import ArchiveError, StorageError
 from crawler.archive.interface import Storage
 from crawler.archive.sqlite import BUSY_SECONDS, SCHEMA_VERSION, SqliteArchive
 from crawler.decide.alerting import RETRY_WINDOW
-from crawler.records import AlertIn, ArticleIn, RunRecord, Stored
+from crawler.records import (
+    AlertIn,
+    Article,
+    ArticleIn,
+    Delivery,
+    DueDigest,
+    Pass,
+    PendingPage,
+    Run,
+    RunRecord,
+    SourceState,
+    Stored,
+    StoryMember,
+)
 
 __all__ = [
     "BUSY_SECONDS",
@@ -48,11 +62,19 @@ __all__ = [
     "AlertIn",
     "Archive",
     "ArchiveError",
+    "Article",
     "ArticleIn",
+    "Delivery",
+    "DueDigest",
+    "Pass",
+    "PendingPage",
+    "Run",
     "RunRecord",
+    "SourceState",
     "Storage",
     "StorageError",
     "Stored",
+    "StoryMember",
 ]
 
 Archive = SqliteArchive  # the default engine: `Archive(path)` opens (or creates) the file

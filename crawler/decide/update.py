@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from crawler.records import ArticleIn
+from crawler.records import Article, ArticleIn
 
 
-def decide_update(row: dict[str, Any], article: ArticleIn, kind: str) -> str:
+def decide_update(known: Article, article: ArticleIn, kind: str) -> str:
     """What an incoming copy of an archived article does to it (pure).
 
     "edited": the record takes the new fields (and rules are matched again); "unchanged" (the
@@ -16,12 +14,12 @@ def decide_update(row: dict[str, Any], article: ArticleIn, kind: str) -> str:
     entry never overwrites what was read from the page.
     """
     if article.origin == "page":
-        if row["page_status"] != "ok":
+        if known.page_status != "ok":
             return "edited"
-        if kind == "url" and (row["title"], row["text"]) != (article.title, article.text):
+        if kind == "url" and (known.title, known.text) != (article.title, article.text):
             return "edited"
-    elif row["page_status"] != "ok" and kind == "url":
-        stored = (row["title"], row["summary"], row["text"])
+    elif known.page_status != "ok" and kind == "url":
+        stored = (known.title, known.summary, known.text)
         if stored != (article.title, article.summary, article.text):
             return "edited"
     return "unchanged" if kind == "url" else "duplicate"

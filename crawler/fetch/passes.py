@@ -18,7 +18,7 @@ from crawler.fetch.failures import describe_failure
 from crawler.fetch.poll import Answer, Poll, poll
 from crawler.fetch.settings import scrapy_settings
 from crawler.model import Source
-from crawler.records import RunRecord
+from crawler.records import RunRecord, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,9 @@ def _polls(ctx: PassContext) -> list[Poll]:
     crawl's conditional GET would send), and no failed pages waiting for this pass."""
     polls = []
     for source in ctx.sources:
-        state = ctx.archive.source_state(source.name) or {}
-        etag, modified = state.get("etag"), state.get("last_modified")
-        if state.get("url") != source.url or not (etag or modified):
+        state = ctx.archive.source_state(source.name) or SourceState(source.name)
+        etag, modified = state.etag, state.last_modified
+        if state.url != source.url or not (etag or modified):
             continue
         if ctx.archive.pending_pages(source.name, MAX_PAGE_ATTEMPTS):
             continue

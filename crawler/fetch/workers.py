@@ -22,10 +22,10 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 from crawler.model import Source
 from crawler.parse.extract import extract_page
+from crawler.records import Run
 
 # A pass asking for at most this many pages extracts them in its own process: starting the
 # workers costs more than a few extractions (~20-50 ms each). Past it, the pool does.
@@ -35,7 +35,7 @@ _PRELOAD = ["crawler.fetch.preload"]
 
 
 def likely_needs_pool(
-    sources: Iterable[Source], last_runs: Mapping[str, Mapping[str, Any]], fetch_articles: bool
+    sources: Iterable[Source], last_runs: Mapping[str, Run], fetch_articles: bool
 ) -> bool:
     """Whether a pass over ``sources`` will probably extract more than ``INLINE_PAGES`` pages:
     a source that fetches pages and was never crawled (its backlog comes first), or sources
@@ -47,7 +47,7 @@ def likely_needs_pool(
         run = last_runs.get(source.name)
         if run is None:
             return True
-        new += int(run.get("new") or 0)
+        new += run.new
     return new > INLINE_PAGES
 
 

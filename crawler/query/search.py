@@ -5,10 +5,10 @@ candidates (`Storage.search_candidates`, a superset), the query itself decides. 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from crawler.archive.interface import SearchStore
 from crawler.query import Document, Query
+from crawler.records import Article
 
 __all__ = ["search"]
 
@@ -19,15 +19,16 @@ def search(
     since: datetime | None = None,
     source: str | None = None,
     limit: int | None = None,
-) -> list[tuple[dict[str, Any], list[str]]]:
+) -> list[tuple[Article, list[str]]]:
     """Articles the query matches, newest first, with the matched terms."""
-    found: list[tuple[dict[str, Any], list[str]]] = []
+    found: list[tuple[Article, list[str]]] = []
     candidates = archive.search_candidates(query.to_fts(), since, source)
     try:
-        for row in candidates:
-            matched = query.matches(Document.from_fields(row["title"], row["summary"], row["text"]))
+        for article in candidates:
+            doc = Document.from_fields(article.title, article.summary, article.text)
+            matched = query.matches(doc)
             if matched is not None:
-                found.append((row, matched))
+                found.append((article, matched))
                 if limit is not None and len(found) >= limit:
                     break
     finally:

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 from crawler.archive import Archive
 from crawler.clock import utcnow
 from crawler.model import Channel
-from crawler.records import RunRecord
+from crawler.records import Article, RunRecord
 from scheduler import SchedulerError, UsageError
 from scheduler.cli.tables import summary_line, table
 from scheduler.config import Config, ConfigError, load
@@ -384,7 +384,7 @@ def run(keep: str | None = None) -> int:
 
 def _summarise(
     results: dict[str, RunRecord],
-    articles: list[dict[str, Any]],
+    articles: list[Article],
     shown: list[Shown],
     report: DeliveryReport,
 ) -> None:
@@ -393,14 +393,14 @@ def _summarise(
         [summary_line(r) for r in results.values()],
         ["source", "status", "fetched", "new", "seen", "off-topic", "errors", "detail"],
     )
-    stories = {row["story_id"] for row in articles}
+    stories = {article.story_id for article in articles}
     print(f"archived: {len(articles)} articles in {len(stories)} stories")
-    reported: set[Any] = set()
-    for row in articles:
-        if row["also_reported_by"] and row["story_id"] not in reported:
-            reported.add(row["story_id"])
-            others = ", ".join(sorted({a["source"] for a in row["also_reported_by"]}))
-            print(f"  same story from {row['source']} and {others}: {row['title']}")
+    reported: set[int | None] = set()
+    for article in articles:
+        if article.also_reported_by and article.story_id not in reported:
+            reported.add(article.story_id)
+            others = ", ".join(sorted({a.source for a in article.also_reported_by}))
+            print(f"  same story from {article.source} and {others}: {article.title}")
     kinds: dict[str, int] = {}
     for item in shown:
         kinds[item.channel.type] = kinds.get(item.channel.type, 0) + 1

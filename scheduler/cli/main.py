@@ -16,10 +16,10 @@ from typing import Any
 
 from crawler import CrawlerError
 from crawler.archive import Archive, StorageError
-from crawler.clock import utcnow
+from crawler.clock import iso, iso_or_none, utcnow
 from crawler.query import QueryError, parse
 from crawler.query.search import search
-from crawler.records import RunRecord
+from crawler.records import Article, Delivery, RunRecord, SourceState
 from scheduler import SchedulerError, UsageError
 from scheduler.cli.tables import summary_line, table
 from scheduler.cli.trouble import archive_trouble
@@ -150,17 +150,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _article_json(row: dict[str, Any], matched: list[str] | None = None) -> dict[str, Any]:
-    out = {
-        "id": row["id"],
-        "url": row["url"],
-        "source": row["source"],
-        "title": row["title"],
-        "author": row["author"],
-        "published": row["published"],
-        "first_seen": row["first_seen"],
-        "language": row["language"],
-        "summary": row["summary"],
+def _article_json(article: Article, matched: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": article.id,
+        "url": article.url,
+        "source": article.source,
+        "title": article.title,
+        "author": article.author,
+        "published": iso_or_none(article.published),
+        "first_seen": iso(article.first_seen),
+        "language": article.language,
+        "summary": article.summary,
     }
     if matched is not None:
         out["matched"] = matched
@@ -185,14 +185,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_found(found: list[tuple[dict[str, Any], list[str]]], as_json: bool) -> None:
+def _print_found(found: list[tuple[Article, list[str]]], as_json: bool) -> None:
     if as_json:
-        _print_json([_article_json(row, matched) for row, matched in found])
+        _print_json([_article_json(article, matched) for article, matched in found])
         return
-    for row, matched in found:
-        when = row["published"] or row["first_seen"]
-        print(f"{when}  {row['source']}  {row['title'] or '(no title)'}")
-        print(f"    {row['url']}")
+    for article, matched in found:
+        when = iso(article.published or article.first_seen)
+        print(f"{when}  {article.source}  {article.title or '(no title)'}")
+        print(f"    {article.url}")
         print(f"    matched: {', '.join(matched)}")
     print(f"{len(found)} article{'s' if len(found) != 1 else ''}")
 
@@ -210,29 +210,29 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     with Archive(config.archive_path) as archive:
         found = search(archive, query, since=_since(args.since))
     if rule is not None and rule.sources:
-        found = [(row, m) for row, m in found if rule.applies_to(row["source"])]
+        found = [(article, m) for article, m in found if rule.applies_to(article.source)]
     _print_found(found, args.json)
     return EXIT_OK
 
 
-def _alert_json(row: dict[str, Any]) -> dict[str, Any]:
+def _alert_json(row: Delivery) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "delivery": row["delivery"],
-        "event": row["event"],
-        "rule": row["rule"],
-        "channel": row["channel"],
-        "article_id": row["article_id"],
-        "story_id": row["story_id"],
-        "matched": json.loads(row["matched"] or "[]"),
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "created": row["created"],
-        "next_attempt": row["next_attempt"] if row["status"] == "pending" else None,
-        "last_attempt": row["last_attempt"],
-        "last_error": row["last_error"],
-        "sent": row["sent"],
-        "merged_into": row["merged_into"],
+        "id": row.id,
+        "delivery": row.delivery,
+        "event": row.event,
+        "rule": row.rule,
+        "channel": row.channel,
+        "article_id": row.article_id,
+        "story_id": row.story_id,
+        "matched": list(row.matched),
+        "status": row.status,
+        "attempts": row.attempts,
+        "created": iso(row.created),
+        "next_attempt": iso(row.next_attempt) if row.status == "pending" else None,
+        "last_attempt": iso_or_none(row.last_attempt),
+        "last_error": row.last_error,
+        "sent": iso_or_none(row.sent),
+        "merged_into": row.merged_into,
     }
 
 
@@ -246,7 +246,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     table(
         [
             [
-                *(r["id"], r["status"], r["rule"], r["channel"], r["attempts"], r["created"]),
+                *(r.id, r.status, r.rule, r.channel, r.attempts, iso(r.created)),
                 _alert_detail(r),
             ]
             for r in rows
@@ -256,12 +256,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _alert_detail(row: dict[str, Any]) -> str:
-    if row["status"] == "merged":
-        return f"merged into {row['merged_into']}: one alert per story"
-    if row["pass_id"] is not None:
+def _alert_detail(row: Delivery) -> str:
+    if row.status == "merged":
+        return f"merged into {row.merged_into}: one alert per story"
+    if row.pass_id is not None:
         return "waits for the end of its crawl pass"
-    return str(row["sent"] or row["last_error"] or f"next {row['next_attempt']}")
+    return str(iso_or_none(row.sent) or row.last_error or f"next {iso(row.next_attempt)}")
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
@@ -282,32 +282,37 @@ def cmd_sources(args: argparse.Namespace) -> int:
         states = archive.source_states()
         last_runs = archive.last_runs()
         recent = archive.articles_since(utcnow() - timedelta(hours=24))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for source in config.sources:
-        state = states.get(source.name) or {}
+        state = states.get(source.name) or SourceState(source.name)
         last = last_runs.get(source.name)
         rows.append(
             {
                 "name": source.name,
                 "kind": source.kind,
                 "url": source.url,
-                "status": state.get("last_status"),
-                "last_run": state.get("last_run"),
-                "last_success": state.get("last_success"),
-                "consecutive_failures": state.get("consecutive_failures", 0),
-                "last_error": state.get("last_error")
-                if state.get("consecutive_failures")
-                else None,
-                "last_warning": state.get("last_warning"),
-                "next_due": state.get("next_due"),
+                "status": state.last_status,
+                "last_run": iso_or_none(state.last_run),
+                "last_success": iso_or_none(state.last_success),
+                "consecutive_failures": state.consecutive_failures,
+                "last_error": state.last_error if state.consecutive_failures else None,
+                "last_warning": state.last_warning,
+                "next_due": iso_or_none(state.next_due),
                 "articles_24h": recent.get(source.name, 0),
                 "last_run_counts": (
-                    {k: last[k] for k in ("fetched", "pages", "new", "seen", "off_topic", "errors")}
+                    {
+                        "fetched": last.fetched,
+                        "pages": last.pages,
+                        "new": last.new,
+                        "seen": last.seen,
+                        "off_topic": last.off_topic,
+                        "errors": last.errors,
+                    }
                     if last
                     else None
                 ),
-                "last_error_class": last["error_class"] if last else None,
-                "last_duration": last["duration"] if last else None,
+                "last_error_class": last.error_class if last else None,
+                "last_duration": last.duration if last else None,
             }
         )
     if args.json:
@@ -347,9 +352,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     config = _load(args)
 
-    def compute(row: dict[str, Any]) -> tuple[Any, Any, Any]:
-        text = row["text"] or row["summary"] or ""
-        return text_fingerprint(text), neardup.sketch(text), neardup.title_key(row["title"])
+    def compute(article: Article) -> tuple[Any, Any, Any]:
+        text = article.text or article.summary or ""
+        return text_fingerprint(text), neardup.sketch(text), neardup.title_key(article.title)
 
     def progress(done: int, total: int) -> None:
         width = 30
@@ -382,23 +387,22 @@ EXPORT_FIELDS = [
 ]
 
 
-def export_record(row: dict[str, Any]) -> dict[str, Any]:
+def export_record(article: Article) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "url": row["url"],
-        "urls": row["urls"],
-        "source": row["source"],
-        "title": row["title"],
-        "author": row["author"],
-        "published": row["published"],
-        "first_seen": row["first_seen"],
-        "language": row["language"],
-        "summary": row["summary"],
-        "text": row["text"],
-        "story": str(row["story_id"]) if row["story_id"] is not None else None,
+        "id": article.id,
+        "url": article.url,
+        "urls": list(article.urls),
+        "source": article.source,
+        "title": article.title,
+        "author": article.author,
+        "published": iso_or_none(article.published),
+        "first_seen": iso(article.first_seen),
+        "language": article.language,
+        "summary": article.summary,
+        "text": article.text,
+        "story": str(article.story_id) if article.story_id is not None else None,
         "also_reported_by": [
-            {"source": a["source"], "url": a["url"], "title": a["title"]}
-            for a in row["also_reported_by"]
+            {"source": a.source, "url": a.url, "title": a.title} for a in article.also_reported_by
         ],
     }
 
@@ -407,7 +411,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     config = _load(args)
     since = _since(args.since)
     with Archive(config.archive_path) as archive:
-        records = (export_record(row) for row in archive.iter_articles(since=since))
+        records = (export_record(article) for article in archive.iter_articles(since=since))
         if args.format == "jsonl":
             for record in records:
                 sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

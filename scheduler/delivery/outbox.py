@@ -28,11 +28,19 @@ from datetime import datetime
 from typing import Any
 
 from crawler.archive import Archive
-from crawler.clock import iso, parse_iso
+from crawler.clock import iso
 from crawler.model import Channel
+from crawler.records import Delivery
 from scheduler.config.secrets import channel_secrets, redact
 from scheduler.delivery.notify import DeliveryError, Message, Sender, registry
-from scheduler.delivery.render import alert_payload, article_view, digest_payload, story_view
+from scheduler.delivery.render import (
+    alert_payload,
+    article_fields,
+    article_view,
+    digest_payload,
+    member_fields,
+    story_view,
+)
 from scheduler.service.holds import release_orphans
 from scheduler.service.schedule import retry_at
 
@@ -46,27 +54,27 @@ class DeliveryReport:
     failed: int = 0
     outcomes: list[tuple[str, str, str]] = field(default_factory=list)  # rule, channel, status
 
-    def add(self, row: dict[str, Any], status: str) -> None:
+    def add(self, row: Delivery, status: str) -> None:
         setattr(self, status, getattr(self, status) + 1)
-        rule = row["rule"] or row["event"]  # source-health notices have no rule
-        self.outcomes.append((rule, row["channel"], status))
+        rule = row.rule or row.event  # source-health notices have no rule
+        self.outcomes.append((rule, row.channel, status))
 
 
-def render(archive: Archive, row: dict[str, Any]) -> dict[str, Any]:
+def render(archive: Archive, row: Delivery) -> dict[str, Any]:
     """The payload of an alert row, from the archive as it is now."""
-    article = archive.article(row["article_id"]) if row["article_id"] is not None else None
-    if article is None:
-        raise LookupError(f"article {row['article_id']} is no longer in the archive")
-    story = archive.article_story(row["article_id"])
-    also = archive.also_reported_by(story, row["article_id"])
+    article = archive.article(row.article_id) if row.article_id is not None else None
+    if row.article_id is None or article is None:
+        raise LookupError(f"article {row.article_id} is no longer in the archive")
+    story = archive.article_story(row.article_id)
+    also = archive.also_reported_by(story, row.article_id)
     return alert_payload(
-        delivery=row["delivery"],
-        rule=row["rule"],
-        matched=json.loads(row["matched"] or "[]"),
-        article=article,
+        delivery=row.delivery,
+        rule=str(row.rule),
+        matched=list(row.matched),
+        article=article_fields(article),
         story_id=story,
-        also_reported_by=also,
-        created=row["created"],
+        also_reported_by=[member_fields(m) for m in also],
+        created=iso(row.created),
     )
 
 
@@ -75,37 +83,38 @@ def make_digests(archive: Archive, clock: Callable[[], datetime]) -> int:
     made = 0
     for group in archive.due_digests(clock()):
         alerts = []
-        for outbox_id in group["ids"]:
+        for outbox_id in group.ids:
             row = archive.delivery(outbox_id)
-            if row is None or row["article_id"] is None:
+            if row is None or row.article_id is None:
                 continue
-            article = archive.article(row["article_id"])
+            article = archive.article(row.article_id)
             if article is None:
                 continue
-            matched = json.loads(row["matched"] or "[]")
-            story = archive.article_story(row["article_id"])
+            matched = list(row.matched)
+            story = archive.article_story(row.article_id)
+            also = archive.also_reported_by(story, article.id)
             alerts.append(
                 {
-                    "rule": row["rule"],
+                    "rule": row.rule,
                     "matched": matched,
-                    "article": article_view(article, matched),
-                    "story": story_view(story, archive.also_reported_by(story, article["id"])),
+                    "article": article_view(article_fields(article), matched),
+                    "story": story_view(story, [member_fields(m) for m in also]),
                 }
             )
         delivery = str(uuid.uuid4())
         payload = digest_payload(
             delivery=delivery,
-            rule=group["rule"],
-            start=group["hold_from"],
-            end=group["hold_until"],
+            rule=group.rule,
+            start=iso(group.hold_from),
+            end=iso(group.hold_until),
             alerts=alerts,
         )
         archive.add_digest(
-            group["rule"],
-            group["channel"],
+            group.rule,
+            group.channel,
             delivery,
             json.dumps(payload, ensure_ascii=False),
-            group["ids"],
+            group.ids,
             clock(),
         )
         made += 1
@@ -114,7 +123,7 @@ def make_digests(archive: Archive, clock: Callable[[], datetime]) -> int:
 
 @dataclass(frozen=True)
 class _Outcome:
-    row: dict[str, Any]
+    row: Delivery
     error: DeliveryError | Exception | None
     # set once the outcome is committed: a channel's thread sends its next row only then, so
     # a crash can repeat at most the one send in flight (never a sent row not yet recorded)
@@ -175,34 +184,34 @@ class _Batch:
         self.report = DeliveryReport()
         release_orphans(archive, clock())  # alerts of passes whose process died
         make_digests(archive, clock)
-        by_channel: dict[str, list[tuple[dict[str, Any], Message]]] = {}
+        by_channel: dict[str, list[tuple[Delivery, Message]]] = {}
         for row in archive.due_deliveries(clock(), limit=limit):
-            channel = channels.get(row["channel"])
+            channel = channels.get(row.channel)
             if channel is None or channel.type not in senders:
                 why = (
-                    f"channel {row['channel']!r} is not in the config any more; add it back "
+                    f"channel {row.channel!r} is not in the config any more; add it back "
                     "and run `newswatch alerts retry --failed`"
                     if channel is None
                     else f"channel type {channel.type!r} cannot send"
                 )
-                archive.mark_attempt_failed(row["id"], clock(), why, None)
-                log.error("delivery %s failed: %s", row["delivery"], why)
+                archive.mark_attempt_failed(row.id, clock(), why, None)
+                log.error("delivery %s failed: %s", row.delivery, why)
                 self.report.add(row, "failed")
                 continue
             try:
                 message = _message(archive, row)
             except Exception as exc:  # a vanished article must not stop the other rows
                 error = f"{type(exc).__name__}: {exc}"
-                archive.mark_attempt_failed(row["id"], clock(), error, None)
-                log.exception("delivery %s cannot be rendered", row["delivery"])
+                archive.mark_attempt_failed(row.id, clock(), error, None)
+                log.exception("delivery %s cannot be rendered", row.delivery)
                 self.report.add(row, "failed")
                 continue
-            by_channel.setdefault(row["channel"], []).append((row, message))
+            by_channel.setdefault(row.channel, []).append((row, message))
 
         self.outcomes: queue.Queue[_Outcome | None] = queue.Queue()
         self.abandoned = threading.Event()  # the recording side failed: send nothing more
 
-        def work(channel: Channel, batch: list[tuple[dict[str, Any], Message]]) -> None:
+        def work(channel: Channel, batch: list[tuple[Delivery, Message]]) -> None:
             send = senders[channel.type]
             try:
                 for row, message in batch:
@@ -249,13 +258,14 @@ class _Batch:
         return self.report
 
 
-def _message(archive: Archive, row: dict[str, Any]) -> Message:
-    if row["payload"] is None:
-        payload = render(archive, row)
-        archive.set_payload(row["id"], json.dumps(payload, ensure_ascii=False))
-        row["payload"] = (archive.delivery(row["id"]) or row)["payload"]
-    body = row["payload"].encode("utf-8")
-    return Message(row["event"], row["delivery"], json.loads(row["payload"]), body)
+def _message(archive: Archive, row: Delivery) -> Message:
+    payload = row.payload
+    if payload is None:
+        archive.set_payload(row.id, json.dumps(render(archive, row), ensure_ascii=False))
+        payload = (archive.delivery(row.id) or row).payload
+    if payload is None:
+        raise LookupError(f"delivery {row.delivery} is no longer in the outbox")
+    return Message(row.event, row.delivery, json.loads(payload), payload.encode("utf-8"))
 
 
 def _record(
@@ -264,29 +274,25 @@ def _record(
     row, error = outcome.row, outcome.error
     now = clock()
     if error is None:
-        archive.mark_sent(row["id"], now)
+        archive.mark_sent(row.id, now)
         return "sent"
     if isinstance(error, DeliveryError):
         text = redact(str(error), secrets)
-        when = retry_at(
-            row["attempts"] + 1, now, parse_iso(row["expires"]), error.retry_after, random.random()
-        )
-        archive.mark_attempt_failed(row["id"], now, text, when)
+        when = retry_at(row.attempts + 1, now, row.expires, error.retry_after, random.random())
+        archive.mark_attempt_failed(row.id, now, text, when)
         if when is None:
-            log.error(
-                "delivery %s to %s failed for good: %s", row["delivery"], row["channel"], text
-            )
+            log.error("delivery %s to %s failed for good: %s", row.delivery, row.channel, text)
             return "failed"
         log.warning(
             "delivery %s to %s will be retried at %s: %s",
-            row["delivery"],
-            row["channel"],
+            row.delivery,
+            row.channel,
             iso(when),
             text,
         )
         return "retrying"
     # a bug in a sender: recorded on the row, never retried blindly
     text = redact(f"{type(error).__name__}: {error}", secrets)
-    archive.mark_attempt_failed(row["id"], now, text, None)
-    log.error("delivery %s failed: %s", row["delivery"], text)
+    archive.mark_attempt_failed(row.id, now, text, None)
+    log.error("delivery %s failed: %s", row.delivery, text)
     return "failed"

@@ -10,6 +10,9 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from crawler.clock import iso_or_none
+from crawler.records import Article, StoryMember
+
 SNIPPET_CHARS = 280
 
 
@@ -69,6 +72,25 @@ def snippet(text: str | None, terms: Sequence[str], width: int = SNIPPET_CHARS) 
         space = text.rfind(" ", start, end)
         end = space if space > first else end
     return ("… " if start else "") + text[start:end].strip() + (" …" if end < len(text) else "")
+
+
+def article_fields(article: Article) -> dict[str, Any]:
+    """An archived article's fields as an alert shows them (times as UTC ISO text)."""
+    return {
+        "url": article.url,
+        "title": article.title,
+        "source": article.source,
+        "published": iso_or_none(article.published),
+        "author": article.author,
+        "language": article.language,
+        "summary": article.summary,
+        "text": article.text,
+    }
+
+
+def member_fields(member: StoryMember) -> dict[str, Any]:
+    """Another article of a story as an alert shows it."""
+    return {"source": member.source, "url": member.url, "title": member.title}
 
 
 def article_view(row: dict[str, Any], matched: Sequence[str]) -> dict[str, Any]:

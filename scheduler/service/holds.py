@@ -64,13 +64,13 @@ def release_orphans(archive: Archive, now: datetime) -> int:
     host = socket.gethostname()
     ended = 0
     for held in archive.passes():
-        if orphaned(held["owner"], held["lease_until"], now, host, process_alive):
-            released, merged = archive.end_pass(held["id"])
+        if orphaned(held.owner, held.lease_until, now, host, process_alive):
+            released, merged = archive.end_pass(held.id)
             log.info(
                 "released %d alerts (%d merged) of a pass that did not end (%s)",
                 released + merged,
                 merged,
-                held["owner"],
+                held.owner,
             )
             ended += 1
     return ended

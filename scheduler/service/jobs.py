@@ -16,7 +16,7 @@ from crawler.fetch.context import PassContext
 from crawler.fetch.passes import crawl_pass
 from crawler.model import Source
 from crawler.query.matcher import RuleIndex
-from crawler.records import RunRecord
+from crawler.records import RunRecord, SourceState
 from scheduler.config import Config
 from scheduler.service.holds import holding
 from scheduler.service.schedule import is_due, next_due
@@ -36,10 +36,10 @@ def due_sources(
     states = archive.source_states()
     due = []
     for source in config.sources:
-        state = states.get(source.name) or {}
+        state = states.get(source.name) or SourceState(source.name)
         every = source.every if source.every is not None else config.crawl.every
         early = timedelta(seconds=min(ahead, 0.1 * every))
-        if is_due(state.get("next_due"), now + early) or state.get("url") != source.url:
+        if is_due(state.next_due, now + early) or state.url != source.url:
             due.append(source)  # (a changed URL is a new source)
     return due
 
@@ -49,10 +49,10 @@ def next_wakeup(config: Config, archive: Archive) -> datetime | None:
     states = archive.source_states()
     times = []
     for source in config.sources:
-        due = (states.get(source.name) or {}).get("next_due")
-        if not due:
+        state = states.get(source.name)
+        if state is None or state.next_due is None:
             return None
-        times.append(datetime.fromisoformat(due.replace("Z", "+00:00")))
+        times.append(state.next_due)
     return min(times) if times else None
 
 
@@ -92,10 +92,8 @@ async def crawl_sources(
         result.finished = result.finished or clock()
         if result.validators is not None:
             archive.save_validators(source.name, *result.validators)
-        state = archive.source_state(source.name) or {}
-        failures = (
-            int(state.get("consecutive_failures") or 0) + 1 if result.status == "error" else 0
-        )
+        state = archive.source_state(source.name) or SourceState(source.name)
+        failures = state.consecutive_failures + 1 if result.status == "error" else 0
         due = next_due(source, config.crawl.every, result.started, failures, random.random())
         if result.unstored:  # items the archive could not store: read again soon
             due = min(due, result.finished + ARCHIVE_RETRY)

@@ -32,7 +32,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.archive import Archive, StorageError
-from crawler.clock import parse_iso, utcnow
+from crawler.clock import utcnow
 from crawler.fetch.passes import load_crawl_machinery
 from crawler.query.matcher import RuleIndex
 from scheduler.cli.trouble import archive_trouble
@@ -127,8 +127,8 @@ class Service:
         await self.deliver_job()
 
     def _not_held_back(self, name: str, now: datetime) -> bool:
-        state = self.archive.source_state(name) or {}
-        return not state.get("not_before") or parse_iso(state["not_before"]) <= now
+        state = self.archive.source_state(name)
+        return state is None or state.not_before is None or state.not_before <= now
 
     async def deliver_job(self) -> None:
         if self._delivering.locked():
@@ -142,17 +142,17 @@ class Service:
         now = self.clock()
         states = self.archive.source_states()
         for source in self.config.sources:
-            state = states.get(source.name) or {}
-            if not state.get("last_run"):
+            state = states.get(source.name)
+            if state is None or state.last_run is None:
                 continue  # never ran: nothing to judge yet
             health = assess(
-                int(state.get("consecutive_failures") or 0),
+                state.consecutive_failures,
                 self.config.health_failures,
-                state.get("last_error"),
+                state.last_error,
                 self.archive.recent_first_seen(source.name),
                 now,
             )
-            change = notice(state.get("health_state"), health)
+            change = notice(state.health_state, health)
             if change is None:
                 continue
             notices = []
@@ -220,10 +220,8 @@ class Service:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stop.set)
         for name, state in self.archive.source_states().items():
-            if state.get("last_success"):
-                self.metrics.last_success.labels(name).set(
-                    parse_iso(state["last_success"]).timestamp()
-                )
+            if state.last_success is not None:
+                self.metrics.last_success.labels(name).set(state.last_success.timestamp())
         load_crawl_machinery()  # not in the first pass: it cost that pass 0.5 s (measured)
         server = StatusServer(self.config.listen, self.metrics, self.healthz)
         await server.start()

@@ -109,11 +109,9 @@ def next_due(
     return after + timedelta(seconds=wait + min(MAX_JITTER, every * JITTER_SHARE) * jitter)
 
 
-def is_due(next_due_at: str | None, now: datetime) -> bool:
+def is_due(next_due_at: datetime | None, now: datetime) -> bool:
     """A source with no recorded due time (never crawled) is due."""
-    if not next_due_at:
-        return True
-    return datetime.fromisoformat(next_due_at.replace("Z", "+00:00")) <= now
+    return next_due_at is None or next_due_at <= now
 
 
 def retry_at(

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from crawler.archive.rows import to_article, to_pending_page
 from crawler.archive.sqlite.outbox import OutboxMixin
 from crawler.archive.sqlite.stories import StoriesMixin
 from crawler.clock import iso
 from crawler.decide.update import decide_update
 from crawler.query import tokenize
-from crawler.records import AlertIn, ArticleIn, Stored
+from crawler.records import AlertIn, Article, ArticleIn, PendingPage, Stored
 
 
 class ArticlesMixin(StoriesMixin, OutboxMixin):
@@ -36,7 +37,7 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
 
     def find_article(
         self, urls: Sequence[str], source: str, guid: str | None, fingerprint: str | None
-    ) -> tuple[dict[str, Any], str] | None:
+    ) -> tuple[Article, str] | None:
         """The archived article this one is the same as, and the kind of match."""
         for url in urls:
             row = self._one(
@@ -45,7 +46,7 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
                 (url,),
             )
             if row is not None:
-                return row, ("url" if row["url"] == urls[0] else "alias")
+                return to_article(row), ("url" if row["url"] == urls[0] else "alias")
         if guid:
             row = self._one(
                 "SELECT a.* FROM article_guids g JOIN articles a ON a.id = g.article_id "
@@ -53,13 +54,13 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
                 (source, guid),
             )
             if row is not None:
-                return row, "guid"
+                return to_article(row), "guid"
         if fingerprint:
             row = self._one(
                 "SELECT * FROM articles WHERE fingerprint = ? ORDER BY id LIMIT 1", (fingerprint,)
             )
             if row is not None:
-                return row, "fingerprint"
+                return to_article(row), "fingerprint"
         return None
 
     def store_article(
@@ -87,9 +88,9 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
                 story_id = self._cluster(article_id, article.sketch, article.title_key, now)
                 joined = story_id != article_id
             else:
-                row, kind = found
-                article_id, story_id = int(row["id"]), int(row["story_id"] or row["id"])
-                outcome = decide_update(row, article, kind)
+                known, kind = found
+                article_id, story_id = known.id, known.story_id or known.id
+                outcome = decide_update(known, article, kind)
                 if outcome == "edited":
                     self._update_article(article_id, article, now, move_url=kind != "url")
                     self._forget_sketch(article_id)
@@ -222,24 +223,23 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
                 (url, source, json.dumps(info), iso(now), iso(now), error),
             )
 
-    def pending_pages(self, source: str, max_attempts: int) -> list[dict[str, Any]]:
+    def pending_pages(self, source: str, max_attempts: int) -> list[PendingPage]:
         rows = self._all(
             "SELECT * FROM pending_pages WHERE source = ? AND attempts < ? ORDER BY first_attempt",
             (source, max_attempts),
         )
-        for row in rows:
-            row["info"] = json.loads(row["info"] or "{}")
-        return rows
+        return [to_pending_page(row) for row in rows]
 
     def drop_pending_page(self, url: str) -> None:
         with self.transaction():
             self.db.execute("DELETE FROM pending_pages WHERE url = ?", (url,))
 
-    def article(self, article_id: int) -> dict[str, Any] | None:
+    def article(self, article_id: int) -> Article | None:
+        """The article with every URL seen for it."""
         row = self._one("SELECT * FROM articles WHERE id = ?", (article_id,))
-        if row is not None:
-            row["urls"] = self._article_urls(article_id)
-        return row
+        if row is None:
+            return None
+        return to_article(row, urls=self._article_urls(article_id))
 
     def _article_urls(self, article_id: int) -> list[str]:
         rows = self.db.execute(
@@ -252,13 +252,15 @@ class ArticlesMixin(StoriesMixin, OutboxMixin):
 
     def iter_articles(
         self, since: datetime | None = None, source: str | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Article]:
         """Articles in arrival order, with their aliases and story."""
         where, params = self._filters(since, source)
         cursor = self.db.execute(f"SELECT * FROM articles {where} ORDER BY id", params)
         names = [c[0] for c in cursor.description]
         for raw in cursor:
             row = dict(zip(names, raw, strict=True))
-            row["urls"] = self._article_urls(row["id"])
-            row["also_reported_by"] = self.also_reported_by(row["story_id"], row["id"])
-            yield row
+            yield to_article(
+                row,
+                urls=self._article_urls(row["id"]),
+                also_reported_by=self.also_reported_by(row["story_id"], row["id"]),
+            )

@@ -7,10 +7,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
+from crawler.archive.rows import to_delivery, to_due_digest, to_pass
 from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso, parse_iso
+from crawler.clock import iso
 from crawler.decide.alerting import (
     RETRY_WINDOW,
     QueuedAlert,
@@ -19,10 +19,7 @@ from crawler.decide.alerting import (
     hour_start,
     period_start,
 )
-from crawler.records import AlertIn
-
-if TYPE_CHECKING:
-    pass
+from crawler.records import AlertIn, Delivery, DueDigest, Pass
 
 
 class OutboxMixin(SqliteBase):
@@ -88,15 +85,9 @@ class OutboxMixin(SqliteBase):
                 "UPDATE passes SET lease_until = ? WHERE id = ?", (iso(now + lease), pass_id)
             )
 
-    def passes(self) -> list[dict[str, Any]]:
-        """The passes holding alerts: id, owner, started, lease_until (datetimes)."""
-        rows = self._all("SELECT * FROM passes ORDER BY started")
-        for row in rows:
-            row["started"], row["lease_until"] = (
-                parse_iso(row["started"]),
-                parse_iso(row["lease_until"]),
-            )
-        return rows
+    def passes(self) -> list[Pass]:
+        """The passes holding alerts, oldest first."""
+        return [to_pass(row) for row in self._all("SELECT * FROM passes ORDER BY started")]
 
     def end_pass(self, pass_id: str) -> tuple[int, int]:
         """Release the alerts the pass held, one per (rule, channel, story) as the stories are
@@ -135,7 +126,7 @@ class OutboxMixin(SqliteBase):
             self.db.execute("DELETE FROM passes WHERE id = ?", (pass_id,))
         return len(held) - len(merged), len(merged)
 
-    def due_digests(self, now: datetime) -> list[dict[str, Any]]:
+    def due_digests(self, now: datetime) -> list[DueDigest]:
         """Held alerts whose period has closed, one group per (rule, channel, period)."""
         rows = self._all(
             """SELECT rule, channel, hold_from, hold_until, group_concat(id) AS ids
@@ -143,9 +134,7 @@ class OutboxMixin(SqliteBase):
                GROUP BY rule, channel, hold_from, hold_until ORDER BY hold_until, rule""",
             (iso(now),),
         )
-        for row in rows:
-            row["ids"] = sorted(int(i) for i in row["ids"].split(","))
-        return rows
+        return [to_due_digest(row) for row in rows]
 
     def add_digest(
         self,
@@ -173,15 +162,17 @@ class OutboxMixin(SqliteBase):
             )
             return digest_id
 
-    def due_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        return self._all(
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        rows = self._all(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt <= ? "
             "AND pass_id IS NULL ORDER BY next_attempt, id LIMIT ?",
             (iso(now), limit),
         )
+        return [to_delivery(row) for row in rows]
 
-    def delivery(self, outbox_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+    def delivery(self, outbox_id: int) -> Delivery | None:
+        row = self._one("SELECT * FROM outbox WHERE id = ?", (outbox_id,))
+        return to_delivery(row) if row is not None else None
 
     def set_payload(self, outbox_id: int, payload: str) -> None:
         """Freeze the body before the first send, so every retry sends the same bytes."""
@@ -239,9 +230,12 @@ class OutboxMixin(SqliteBase):
                 )
             return int(cursor.rowcount)
 
-    def deliveries(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def deliveries(self, status: str | None = None, limit: int = 1000) -> list[Delivery]:
+        """The outbox, newest first (those of one status, or all)."""
         if status:
-            return self._all(
+            rows = self._all(
                 "SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
             )
-        return self._all("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._all("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+        return [to_delivery(row) for row in rows]

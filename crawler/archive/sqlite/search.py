@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
+from crawler.archive.rows import to_article
 from crawler.archive.sqlite.base import SqliteBase
-
-if TYPE_CHECKING:
-    pass
+from crawler.records import Article
 
 
 class SearchMixin(SqliteBase):
     def search_candidates(
         self, fts: str | None, since: datetime | None = None, source: str | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Article]:
         """The articles an FTS5 expression (`Query.to_fts`) may match, newest first: a
         superset, which `crawler.query.search` confirms with the query itself. None: every article
         (a query FTS5 cannot narrow, such as ``NOT nato``)."""
@@ -33,4 +31,4 @@ class SearchMixin(SqliteBase):
         cursor = self.db.execute(sql, params)
         names = [c[0] for c in cursor.description]
         for raw in cursor:
-            yield dict(zip(names, raw, strict=True))
+            yield to_article(dict(zip(names, raw, strict=True)))

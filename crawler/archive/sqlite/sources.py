@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
+from crawler.archive.rows import to_run, to_source_state, to_time
 from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso, parse_iso
+from crawler.clock import iso
 from crawler.decide.alerting import (
     RETRY_WINDOW,
 )
-from crawler.records import RunRecord
-
-if TYPE_CHECKING:
-    pass
+from crawler.records import Run, RunRecord, SourceState
 
 
 class SourcesMixin(SqliteBase):
-    def source_state(self, name: str) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM sources WHERE name = ?", (name,))
+    def source_state(self, name: str) -> SourceState | None:
+        row = self._one("SELECT * FROM sources WHERE name = ?", (name,))
+        return to_source_state(row) if row is not None else None
 
-    def source_states(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in self._all("SELECT * FROM sources")}
+    def source_states(self) -> dict[str, SourceState]:
+        return {row["name"]: to_source_state(row) for row in self._all("SELECT * FROM sources")}
 
     def _ensure_source(self, name: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
@@ -106,19 +104,22 @@ class SourcesMixin(SqliteBase):
                     ),
                 )
 
-    def runs(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def runs(self, source: str | None = None, limit: int = 100) -> list[Run]:
+        """The latest runs, newest first (of one source, or of all)."""
         if source:
-            return self._all(
+            rows = self._all(
                 "SELECT * FROM runs WHERE source = ? ORDER BY id DESC LIMIT ?", (source, limit)
             )
-        return self._all("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._all("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        return [to_run(row) for row in rows]
 
-    def last_runs(self) -> dict[str, dict[str, Any]]:
+    def last_runs(self) -> dict[str, Run]:
         """The latest run of each source."""
         rows = self._all(
             "SELECT * FROM runs WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
         )
-        return {row["source"]: row for row in rows}
+        return {row["source"]: to_run(row) for row in rows}
 
     def recent_first_seen(self, source: str, limit: int = 20) -> list[datetime]:
         """When the source's latest new articles arrived (for its learned cadence)."""
@@ -126,7 +127,7 @@ class SourcesMixin(SqliteBase):
             "SELECT first_seen FROM articles WHERE source = ? ORDER BY first_seen DESC LIMIT ?",
             (source, limit),
         ).fetchall()
-        return [parse_iso(r[0]) for r in rows]
+        return [to_time(r[0]) for r in rows]
 
     def set_health(
         self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
+from crawler.archive.rows import to_article, to_story_member
 from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso, parse_iso
+from crawler.clock import iso
 from crawler.decide import neardup
+from crawler.records import Article, StoryMember
 
 
 class StoriesMixin(SqliteBase):
@@ -105,10 +106,10 @@ class StoriesMixin(SqliteBase):
 
     def rebuild_stories(
         self,
-        compute: Callable[[dict[str, Any]], tuple[str | None, neardup.Sketch | None, str | None]],
+        compute: Callable[[Article], tuple[str | None, neardup.Sketch | None, str | None]],
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Recompute every article's fingerprint, sketch and title key (`compute(row)`) and
+        """Recompute every article's fingerprint, sketch and title key (`compute(article)`) and
         its story, in arrival order, as if the articles came in again. Alerts and their
         history are untouched. Returns the number of stories."""
         total = int(self.db.execute("SELECT count(*) FROM articles").fetchone()[0])
@@ -119,23 +120,24 @@ class StoriesMixin(SqliteBase):
         done = 0
         last = 0
         while True:
-            rows = self._all(
-                "SELECT id, title, summary, text, first_seen FROM articles WHERE id > ? "
-                "ORDER BY id LIMIT 500",
-                (last,),
-            )
-            if not rows:
+            articles = [
+                to_article(row)
+                for row in self._all(
+                    "SELECT * FROM articles WHERE id > ? ORDER BY id LIMIT 500", (last,)
+                )
+            ]
+            if not articles:
                 break
             with self.transaction():
-                for row in rows:
-                    fingerprint, sketch, title_key = compute(row)
+                for article in articles:
+                    fingerprint, sketch, title_key = compute(article)
                     self.db.execute(
                         "UPDATE articles SET fingerprint = ?, title_key = ? WHERE id = ?",
-                        (fingerprint, title_key, row["id"]),
+                        (fingerprint, title_key, article.id),
                     )
-                    self._cluster(row["id"], sketch, title_key, parse_iso(row["first_seen"]))
+                    self._cluster(article.id, sketch, title_key, article.first_seen)
                     done += 1
-            last = rows[-1]["id"]
+            last = articles[-1].id
             if progress is not None:
                 progress(done, total)
         return int(self.db.execute("SELECT count(DISTINCT story_id) FROM articles").fetchone()[0])
@@ -145,11 +147,12 @@ class StoriesMixin(SqliteBase):
         row = self._one("SELECT story_id FROM articles WHERE id = ?", (article_id,))
         return int(row["story_id"]) if row and row["story_id"] is not None else None
 
-    def also_reported_by(self, story_id: int | None, article_id: int) -> list[dict[str, Any]]:
+    def also_reported_by(self, story_id: int | None, article_id: int) -> list[StoryMember]:
         """Other articles of the story: the later copies, in arrival order."""
         if story_id is None:
             return []
-        return self._all(
+        rows = self._all(
             "SELECT source, url, title FROM articles WHERE story_id = ? AND id != ? ORDER BY id",
             (story_id, article_id),
         )
+        return [to_story_member(row) for row in rows]

@@ -45,12 +45,12 @@ def parse(spider: ListingSpider, response: Response) -> Iterator[Any]:
         if found is None:
             yield from spider.new_pages(result.source, [(link, entry_info(entry))])
             continue
-        row, kind = found
+        known, kind = found
         edited = (
             kind == "url"
-            and row["page_status"] == "ok"
+            and known.page_status == "ok"
             and entry.summary is not None
-            and entry.summary != row["summary"]
+            and entry.summary != known.summary
         )
         if edited:  # the feed says it changed: read the page again
             spider.count_page_request()

@@ -62,16 +62,16 @@ class NewsSpider(scrapy.Spider):
             yield self.listing_request(source, source.url, conditional=True)
             for pending in self.ctx.archive.pending_pages(source.name, MAX_PAGE_ATTEMPTS):
                 self.count_page_request()
-                yield self.page_request(source.name, pending["url"], pending["info"], True)
+                yield self.page_request(source.name, pending.url, pending.info, True)
 
     def listing_request(self, source: Source, url: str, conditional: bool) -> scrapy.Request:
         headers: dict[str, str] = {}
-        state = self.ctx.archive.source_state(source.name) or {}
-        if conditional and state.get("url") == source.url:
-            if state.get("etag"):
-                headers["If-None-Match"] = state["etag"]
-            if state.get("last_modified"):
-                headers["If-Modified-Since"] = state["last_modified"]
+        state = self.ctx.archive.source_state(source.name)
+        if conditional and state is not None and state.url == source.url:
+            if state.etag:
+                headers["If-None-Match"] = state.etag
+            if state.last_modified:
+                headers["If-Modified-Since"] = state.last_modified
         callback = {
             "feed": self.parse_feed,
             "sitemap": self.parse_sitemap,
@@ -119,9 +119,9 @@ class NewsSpider(scrapy.Spider):
                 last_modified.decode("latin-1") if last_modified else None,
                 body_hash,
             )
-            state = self.ctx.archive.source_state(result.source) or {}
+            state = self.ctx.archive.source_state(result.source)
             source = self.sources[result.source]
-            if state.get("body_hash") == body_hash and state.get("url") == source.url:
+            if state is not None and state.body_hash == body_hash and state.url == source.url:
                 # Some servers send fresh validators for an unchanged listing: the body decides.
                 result.status = "not_modified"
                 return None
