@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/newswatch.toml
 
-.PHONY: run test lint clean
+.PHONY: run test lint browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check crawler scheduler tests bench
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: browser tests skip"
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:

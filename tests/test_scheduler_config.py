@@ -490,7 +490,7 @@ def test_locate_keys() -> None:
 
 def test_schema_declares_each_table_once() -> None:
     names = [table.name for table in SCHEMA]
-    expected = ["archive", "crawl", "service", "topic", "sources", "rules", "health"]
+    expected = ["archive", "crawl", "service", "web", "topic", "sources", "rules", "health"]
     assert names == [*expected, "channels"]
     for table in SCHEMA:
         key_names = [key.name for key in table.keys]

@@ -4,13 +4,14 @@ candidates (`Storage.search_candidates`, a superset), the query itself decides. 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from crawler.archive.interface import SearchStore
 from crawler.query import Document, Query
 from crawler.records import Article
 
-__all__ = ["search"]
+__all__ = ["backtest", "search"]
 
 
 def search(
@@ -36,3 +37,21 @@ def search(
         if close is not None:
             close()
     return found
+
+
+def backtest(
+    archive: SearchStore,
+    query: Query,
+    since: datetime | None = None,
+    sources: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[tuple[Article, list[str]]]:
+    """What a rule would have alerted on (`rules test`, the web view's rule bench and feeds):
+    the articles the query matches since `since`, newest first, only from the rule's `sources`
+    when it names some."""
+    if len(sources) == 1:
+        return search(archive, query, since=since, source=sources[0], limit=limit)
+    if not sources:
+        return search(archive, query, since=since, limit=limit)
+    found = [(a, m) for a, m in search(archive, query, since=since) if a.source in sources]
+    return found[:limit] if limit is not None else found

@@ -18,14 +18,15 @@ from crawler import CrawlerError
 from crawler.archive import Archive, StorageError
 from crawler.clock import iso, iso_or_none, utcnow
 from crawler.query import QueryError, parse
-from crawler.query.search import search
-from crawler.records import Article, Delivery, RunRecord, SourceState
+from crawler.query.search import backtest, search
+from crawler.records import Article, Delivery, RunRecord
 from scheduler import SchedulerError, UsageError
 from scheduler.cli.tables import summary_line, table
 from scheduler.cli.trouble import archive_trouble
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
 from scheduler.config.durations import parse_duration
 from scheduler.config.secrets import RedactingFilter, channel_secrets
+from scheduler.web.reports import alert_json, article_json, source_json
 
 log = logging.getLogger("newswatch")
 
@@ -45,7 +46,8 @@ def _load(args: argparse.Namespace, cached: bool = False) -> Config:
     """The config; `cached`: with the rules cache beside the archive (commands that crawl)."""
     config = load(_config_path(args), cached=cached)
     # from here on, no log line shows a channel's password, signing key or URL token
-    redacting = RedactingFilter(channel_secrets(config.channels))
+    secrets = [*channel_secrets(config.channels), *(config.web.secrets() if config.web else [])]
+    redacting = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)
     return config
@@ -150,23 +152,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _article_json(article: Article, matched: list[str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": article.id,
-        "url": article.url,
-        "source": article.source,
-        "title": article.title,
-        "author": article.author,
-        "published": iso_or_none(article.published),
-        "first_seen": iso(article.first_seen),
-        "language": article.language,
-        "summary": article.summary,
-    }
-    if matched is not None:
-        out["matched"] = matched
-    return out
-
-
 def _parse_query(text: str) -> Any:
     try:
         return parse(text)
@@ -187,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _print_found(found: list[tuple[Article, list[str]]], as_json: bool) -> None:
     if as_json:
-        _print_json([_article_json(article, matched) for article, matched in found])
+        _print_json([article_json(article, matched) for article, matched in found])
         return
     for article, matched in found:
         when = iso(article.published or article.first_seen)
@@ -208,32 +193,9 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         )
     query = rule.query if rule is not None else _parse_query(args.rule)
     with Archive(config.archive_path) as archive:
-        found = search(archive, query, since=_since(args.since))
-    if rule is not None and rule.sources:
-        found = [(article, m) for article, m in found if rule.applies_to(article.source)]
+        found = backtest(archive, query, _since(args.since), rule.sources if rule else ())
     _print_found(found, args.json)
     return EXIT_OK
-
-
-def _alert_json(row: Delivery) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "delivery": row.delivery,
-        "event": row.event,
-        "rule": row.rule,
-        "channel": row.channel,
-        "article_id": row.article_id,
-        "story_id": row.story_id,
-        "matched": list(row.matched),
-        "status": row.status,
-        "attempts": row.attempts,
-        "created": iso(row.created),
-        "next_attempt": iso(row.next_attempt) if row.status == "pending" else None,
-        "last_attempt": iso_or_none(row.last_attempt),
-        "last_error": row.last_error,
-        "sent": iso_or_none(row.sent),
-        "merged_into": row.merged_into,
-    }
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -241,7 +203,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     with Archive(config.archive_path) as archive:
         rows = archive.deliveries(status=args.status)
     if args.json:
-        _print_json([_alert_json(r) for r in rows])
+        _print_json([alert_json(r) for r in rows])
         return EXIT_OK
     table(
         [
@@ -282,39 +244,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
         states = archive.source_states()
         last_runs = archive.last_runs()
         recent = archive.articles_since(utcnow() - timedelta(hours=24))
-    rows: list[dict[str, Any]] = []
-    for source in config.sources:
-        state = states.get(source.name) or SourceState(source.name)
-        last = last_runs.get(source.name)
-        rows.append(
-            {
-                "name": source.name,
-                "kind": source.kind,
-                "url": source.url,
-                "status": state.last_status,
-                "last_run": iso_or_none(state.last_run),
-                "last_success": iso_or_none(state.last_success),
-                "consecutive_failures": state.consecutive_failures,
-                "last_error": state.last_error if state.consecutive_failures else None,
-                "last_warning": state.last_warning,
-                "next_due": iso_or_none(state.next_due),
-                "articles_24h": recent.get(source.name, 0),
-                "last_run_counts": (
-                    {
-                        "fetched": last.fetched,
-                        "pages": last.pages,
-                        "new": last.new,
-                        "seen": last.seen,
-                        "off_topic": last.off_topic,
-                        "errors": last.errors,
-                    }
-                    if last
-                    else None
-                ),
-                "last_error_class": last.error_class if last else None,
-                "last_duration": last.duration if last else None,
-            }
-        )
+    rows = [
+        source_json(s, states.get(s.name), last_runs.get(s.name), recent.get(s.name, 0))
+        for s in config.sources
+    ]
     if args.json:
         _print_json(rows)
         return EXIT_OK

@@ -103,7 +103,7 @@ def _load(
         config = loader.run(Path(path), data)
     finally:
         _KNOWN_QUERIES.reset(known)
-    secrets = channel_secrets(_raw_channels(data, environ))
+    secrets = (*channel_secrets(_raw_channels(data, environ)), *_raw_web_secrets(data, environ))
     problems = sorted(
         (Problem(p.file, p.line, p.key, redact(p.message, secrets)) for p in loader.problems),
         key=lambda problem: problem.line,
@@ -126,6 +126,17 @@ def _cache_path(config_path: Path, data: Mapping[str, Any], environ: Mapping[str
     text = expand(raw, environ)[0] if isinstance(raw, str) else "../data/newswatch.db"
     directory = Path(os.path.abspath(config_path)).parent
     return cache_path(Path(os.path.normpath(directory / Path(text).expanduser())))
+
+
+def _raw_web_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """The `[web]` password, secret and tokens as written (expanded): never in a problem."""
+    web = data.get("web")
+    if not isinstance(web, dict):
+        return []
+    values = [web.get("password"), web.get("secret")]
+    tokens = web.get("api_tokens")
+    values += tokens if isinstance(tokens, list) else []
+    return [expand(v, environ)[0] for v in values if isinstance(v, str) and len(v) >= 4]
 
 
 def _raw_channels(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Channel]:

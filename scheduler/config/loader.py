@@ -42,6 +42,7 @@ from scheduler.config.values import (
     Table,
     TableCheck,
 )
+from scheduler.web.options import WebOptions
 
 # --------------------------------------------------------------------------------------------
 # The loader: walks SCHEMA over the parsed TOML, collecting problems
@@ -305,6 +306,7 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
         for name, entry in results["channels"].items()
     }
     health = results["health"].values
+    web: Entry | None = results["web"]
     return Config(
         path=Path(os.path.abspath(config_path)),
         archive_path=archive_path,
@@ -318,4 +320,11 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
         health_notify=health["notify"],
         health_failures=health["failures"],
         channels=channels,
+        web=WebOptions(
+            password=web.values["password"],
+            secret=web.values["secret"],
+            api_tokens=tuple(web.values["api_tokens"]),
+        )
+        if web is not None and web.values["password"].strip()
+        else None,
     )

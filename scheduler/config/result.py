@@ -8,6 +8,7 @@ from pathlib import Path
 from crawler.model import Channel, CrawlOptions, Rule, Source
 from crawler.query import Query
 from scheduler.config.rulecache import RuleCache
+from scheduler.web.options import WebOptions
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Config:
     health_notify: tuple[str, ...]
     health_failures: int
     channels: dict[str, Channel]
+    web: WebOptions | None = field(default=None, repr=False)  # [web]; None: no web view
     # the compiled rules of the last run (`load(..., cached=True)`), beside the archive
     rules_cache: RuleCache | None = field(default=None, compare=False, repr=False)
 

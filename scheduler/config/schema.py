@@ -26,10 +26,12 @@ from scheduler.config.values import (
     duration_at_least,
     host_port,
     http_url,
+    long_secret,
     non_empty,
     one_of,
     query,
     regexes,
+    tokens,
     valid_name,
 )
 
@@ -46,6 +48,15 @@ def _check_source(entry: Entry, report: Report) -> None:
         report("cron", "give either every or cron, not both")
     if "follow" in entry.given and kinds and "site" not in kinds:
         report("follow", f"only site sources follow links; remove follow from this {kinds[0]}")
+
+
+def _check_web(entry: Entry, report: Report) -> None:
+    if not str(entry.values.get("password") or "").strip():
+        return  # no password: no web view, the secret is not needed
+    try:
+        long_secret(str(entry.values.get("secret") or ""))
+    except ValueError as exc:
+        report("secret", f"{exc} (the web view needs it)")
 
 
 # Each channel type's keys are declared by the module that sends to it
@@ -124,6 +135,28 @@ SCHEMA: tuple[Table, ...] = (
         "table",
         "the service of `newswatch run`",
         (Key("listen", STRING, "127.0.0.1:9180", "health and metrics server", host_port),),
+    ),
+    Table(
+        "web",
+        "table",
+        "the web view, feeds and API of `newswatch run` (no [web], no web view)",
+        (
+            Key(
+                "password",
+                STRING,
+                "",
+                "sign-in password of the web view; empty: the web view stays off",
+            ),
+            Key(
+                "secret",
+                STRING,
+                "",
+                "signs sessions and feed tokens; changing it revokes them all",
+            ),
+            Key("api_tokens", STRINGS, [], "Bearer tokens for /api/v1 (read-only)", tokens),
+        ),
+        check=_check_web,
+        optional=True,
     ),
     Table(
         "topic",

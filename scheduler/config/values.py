@@ -133,6 +133,27 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RULE = "letters, digits, '-' and '_'"
 
 
+SECRET_CHARS = 16
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def long_secret(value: str) -> str:
+    """A signing key or token: long enough not to be guessed (its value is never echoed)."""
+    if len(value.strip()) < SECRET_CHARS:
+        raise ValueError(
+            f"must be at least {SECRET_CHARS} characters; make one with `{MAKE_SECRET}`"
+        )
+    return value
+
+
+def tokens(value: tuple[str, ...]) -> tuple[str, ...]:
+    """API tokens; an empty one (an unset `${VAR:-}`) is left out and never lets anyone in."""
+    for token in value:
+        if token.strip():
+            long_secret(token)
+    return tuple(token for token in value if token.strip())
+
+
 def valid_name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ValueError(f"invalid name {json.dumps(value)}: use only {NAME_RULE}")

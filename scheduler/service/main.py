@@ -40,7 +40,9 @@ from scheduler.config import Config
 from scheduler.delivery.outbox import deliver_due_async
 from scheduler.service.health import assess, notice
 from scheduler.service.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
-from scheduler.service.metrics import Metrics, StatusServer
+from scheduler.service.metrics import Metrics
+from scheduler.web.app import WebServer
+from scheduler.web.site import Site
 
 log = logging.getLogger("newswatch")
 
@@ -213,6 +215,19 @@ class Service:
         }
         return running and writable, detail
 
+    def site(self) -> Site:
+        """What the web view reads (and /healthz, /metrics)."""
+        return Site(
+            archive=self.archive,
+            sources=self.config.sources,
+            rules=self.config.rules,
+            options=self.config.web,
+            health_failures=self.config.health_failures,
+            clock=self.clock,
+            health=self.healthz,
+            metrics=self.metrics.exposition,
+        )
+
     # -- life ----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -223,7 +238,7 @@ class Service:
             if state.last_success is not None:
                 self.metrics.last_success.labels(name).set(state.last_success.timestamp())
         load_crawl_machinery()  # not in the first pass: it cost that pass 0.5 s (measured)
-        server = StatusServer(self.config.listen, self.metrics, self.healthz)
+        server = WebServer(self.config.listen, self.site())
         await server.start()
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         options: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -241,9 +256,10 @@ class Service:
         scheduler.add_job(job(self.prune_job), "interval", hours=1, next_run_time=now, **options)
         self.scheduler = scheduler
         scheduler.start()
+        web = f"; web view on http://{self.config.listen}/" if self.config.web is not None else ""
         print(
             f"newswatch: watching {len(self.config.sources)} sources; health and metrics on "
-            f"http://{self.config.listen}/healthz; stop with Ctrl-C",
+            f"http://{self.config.listen}/healthz{web}; stop with Ctrl-C",
             flush=True,
         )
         try:

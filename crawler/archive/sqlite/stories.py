@@ -156,3 +156,8 @@ class StoriesMixin(SqliteBase):
             (story_id, article_id),
         )
         return [to_story_member(row) for row in rows]
+
+    def story_articles(self, story_id: int) -> list[Article]:
+        """Every article of a story, in arrival order (the web view's story page)."""
+        rows = self._all("SELECT * FROM articles WHERE story_id = ? ORDER BY id", (story_id,))
+        return [to_article(row) for row in rows]
