@@ -279,6 +279,78 @@ def _counts(counts: dict[str, int] | None) -> str:
     )
 
 
+def cmd_sources_export(args: argparse.Namespace) -> int:
+    from scheduler.web.opml import to_opml
+
+    config = _load(args)
+    sys.stdout.buffer.write(to_opml(config.sources, utcnow()))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_sources_import(args: argparse.Namespace) -> int:
+    from scheduler.web.opml import OpmlError, read_opml, to_toml
+
+    config = _load(args)
+    try:
+        data = Path(args.file).read_bytes()
+        feeds = read_opml(data, (s.url for s in config.sources), (s.name for s in config.sources))
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    except OpmlError as exc:
+        raise UsageError(f"{args.file}: {exc}; export the subscriptions as OPML again") from exc
+    sys.stdout.write(to_toml(feeds))
+    print(
+        f"newswatch: {len(feeds)} feed{'s' if len(feeds) != 1 else ''} to add to {config.path} "
+        "(feeds already configured are left out; the config is not changed)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def feed_base(listen: str) -> str:
+    """`http://HOST:PORT` of `[service] listen` (a wildcard address as 127.0.0.1)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def cmd_rules_feeds(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from scheduler.web.auth import feed_token
+
+    config = _load(args)
+    if config.web is None:
+        raise UsageError(
+            f"{config.path} has no [web] password and secret: feeds are served by the web view "
+            "(docs/web.md)"
+        )
+    base = (args.base or feed_base(config.listen)).rstrip("/")
+    rows = []
+    for rule in config.rules:
+        token = feed_token(config.web.secret, rule.name)
+        path = f"{base}/feeds/{quote(rule.name, safe='')}"
+        rows.append(
+            {
+                "rule": rule.name,
+                "atom": f"{path}.atom?token={token}",
+                "json": f"{path}.json?token={token}",
+                "token": token,
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for row in rows:
+        print(f"{row['rule']}\n  Atom: {row['atom']}\n  JSON: {row['json']}")
+    if not rows:
+        print("the config has no rule")
+    return EXIT_OK
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from crawler.decide import neardup
     from crawler.decide.fingerprint import text_fingerprint
@@ -417,6 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DUR", default="30d", help="how far back (default 30d)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
+    p = rules_sub.add_parser(
+        "feeds", parents=[common], help="each rule's Atom and JSON Feed URLs with their tokens"
+    )
+    p.set_defaults(func=cmd_rules_feeds)
+    p.add_argument(
+        "--base",
+        metavar="URL",
+        help="the web view's public address (default: http:// and [service] listen)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
     p = add("alerts", cmd_alerts, "the delivery log (outbox)")
     p.add_argument(
         "--status",
@@ -433,6 +516,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sources", cmd_sources, "per-source health")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    sources_sub = p.add_subparsers(dest="sources_command", metavar="COMMAND")
+    r = sources_sub.add_parser("export", parents=[common], help="the sources as OPML 2.0")
+    r.set_defaults(func=cmd_sources_export)
+    r.add_argument("--format", choices=["opml"], default="opml")
+    r = sources_sub.add_parser(
+        "import",
+        parents=[common],
+        help="an OPML file's feeds as [[sources]] TOML to add (the config is not changed)",
+    )
+    r.set_defaults(func=cmd_sources_import)
+    r.add_argument("file", metavar="FILE", help="an OPML file (from a feed reader)")
     add(
         "rebuild",
         cmd_rebuild,

@@ -60,8 +60,9 @@ def read_opml(
 ) -> list[FoundFeed]:
     """The feeds of an OPML file not already configured, each with a unique source name."""
     parsed = listparser.parse(data)
-    if parsed.get("bozo") and not parsed.get("feeds"):
-        raise OpmlError(f"not a readable OPML file ({parsed.get('bozo_exception')})")
+    if not parsed.get("version"):
+        reason = parsed.get("bozo_exception") or "no <opml> document in it"
+        raise OpmlError(f"not a readable OPML file ({reason})")
     known = {u.strip() for u in known_urls}
     names = set(known_names)
     found: list[FoundFeed] = []
