@@ -5,17 +5,22 @@ other commands read when given --keep DIR."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
+import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from nw import newswatch
-from servers import verify_signature
+from nw import newswatch, service
+from servers import free_port, verify_signature
+
+from scheduler.config import load
 
 NATO_AIR = "NATO allies agree joint air defence plan for the Baltic coast"
 IRIS_T = "Allies order more IRIS-T launchers for NATO's northern flank"
@@ -246,3 +251,38 @@ def test_demo_refuses_to_reuse_a_directory_with_a_config(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "already exists" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "newswatch.toml").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_demo_keep_writes_a_web_view_that_run_serves(runs: Runs, tmp_path: Path) -> None:
+    """`newswatch demo --keep DIR` prints the address and password of the web view; `run` on
+    its config (on a free port here) serves the demo's archive behind that password."""
+    config = load(runs.keep_dir / "newswatch.toml", environ={})
+    assert config.web is not None and config.listen == "127.0.0.1:9180"
+    said = re.search(r"open (http://\S+/) and sign in with the password (\S+) ", runs.kept.stdout)
+    assert said, runs.kept.stdout
+    assert said[1] == "http://127.0.0.1:9180/" and said[2] == config.web.password
+    assert "-c " + str(runs.keep_dir / "newswatch.toml") + " run" in runs.kept.stdout
+    listen = f"127.0.0.1:{free_port()}"
+    copy = runs.keep_dir / "web-test.toml"
+    text = (runs.keep_dir / "newswatch.toml").read_text(encoding="utf-8")
+    copy.write_text(text.replace('"127.0.0.1:9180"', f'"{listen}"'), encoding="utf-8")
+    with service(copy, "web-test") as running:
+        running.wait_for_output("web view on", timeout=60)
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        form = urllib.parse.urlencode({"password": config.web.password}).encode()
+        request = urllib.request.Request(
+            f"http://{listen}/login", data=form, headers={"Origin": f"http://{listen}"}
+        )
+        with opener.open(request, timeout=10) as answer:  # 303 to / is followed
+            assert answer.status == 200
+            assert "Newest stories" in answer.read().decode()
+        query = urllib.parse.urlencode({"q": 'NATO AND "air defence"'})
+        with opener.open(f"http://{listen}/search?{query}", timeout=10) as answer:
+            page = answer.read().decode()
+        shown = html.unescape(page)
+        # one line a story: the story told by two outlets once, with the other named
+        assert all(title in shown for title in AIR_DEFENCE)
+        assert shown.count('class="story"') == len(AIR_DEFENCE)
+        assert "+1 outlet: " in shown and "<mark>air defence</mark>" in page
+        assert running.stop() == 0
+    assert config.web.password not in running.err.read_text()

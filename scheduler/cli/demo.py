@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import secrets
 import shlex
 import shutil
 import socketserver
@@ -47,6 +48,7 @@ class DemoError(SchedulerError):
 
 SITE_PLACEHOLDER = "{{SITE}}"
 CONFIG_NAME = "newswatch.toml"
+DEMO_LISTEN = "127.0.0.1:9180"  # where `newswatch -c DIR/newswatch.toml run` serves the web view
 ARCHIVE_NAME = "newswatch.db"
 CONTENT_TYPES = {
     ".xml": "application/xml; charset=utf-8",
@@ -68,6 +70,14 @@ path = "{ARCHIVE}"
 user_agent = "newswatch-demo/0.1 (+https://example.org/newswatch-demo)"
 delay = "0s"
 timeout = "10s"
+
+[service]
+listen = "{LISTEN}"
+
+[web]                              # the web view of `newswatch -c THIS_FILE run`
+password = "{PASSWORD}"
+secret = "{SECRET}"
+api_tokens = ["{TOKEN}"]
 
 [topic]                            # what is worth keeping at all
 query = 'NATO OR OTAN OR defen* OR military'
@@ -325,6 +335,7 @@ def _hints(directory: Path, kept: bool) -> list[str]:
     ]
     if kept:
         head = [f"the config and archive are kept in {directory}; explore them:"]
+        commands.append(f"newswatch -c {config} run   # the web view, below")
     else:
         head = [
             "the temporary archive was removed; keep it to explore it:",
@@ -341,8 +352,17 @@ def run(keep: str | None = None) -> int:
     try:
         with DemoSite() as site:
             config_path = directory / CONFIG_NAME
+            password = secrets.token_urlsafe(9)
             config_path.write_text(
-                CONFIG_TEMPLATE.format(SITE=site.url, ARCHIVE=ARCHIVE_NAME), encoding="utf-8"
+                CONFIG_TEMPLATE.format(
+                    SITE=site.url,
+                    ARCHIVE=ARCHIVE_NAME,
+                    LISTEN=DEMO_LISTEN,
+                    PASSWORD=password,
+                    SECRET=secrets.token_urlsafe(32),
+                    TOKEN=secrets.token_urlsafe(24),
+                ),
+                encoding="utf-8",
             )
             try:
                 config = load(config_path, environ={})
@@ -376,6 +396,11 @@ def run(keep: str | None = None) -> int:
             raise DemoError(f"{report.failed + report.retrying} demo alerts could not be shown")
         _say()
         _say("\n".join(_hints(directory, keep is not None)))
+        if keep is not None:
+            _say(
+                f"web view: while `run` is up, open http://{DEMO_LISTEN}/ and sign in with the "
+                f"password {password} (it is [web] password in {config_path.name})"
+            )
         return 0
     finally:
         if keep is None:
