@@ -27,7 +27,7 @@ from scheduler.web.reports import SourceView, source_view, story_lines, within
 from scheduler.web.rows import get, shown, when
 from scheduler.web.site import Site, client_of, query_param, signed_in, site_of
 
-SEARCH_ARTICLES = 500  # articles read for one search page (then grouped by story)
+SEARCH_ARTICLES = 200  # articles read for one search page (then grouped by story, 50 shown)
 PAGE_STORIES = 50
 RULE_DAYS_DEFAULT = "30d"  # as `rules test`
 

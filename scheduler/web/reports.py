@@ -4,9 +4,9 @@ and as the pages show them (pure over rows and values; rows read through `rows.g
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from crawler.model import Source
@@ -187,11 +187,3 @@ def story_lines(
 
 def within(rows: Sequence[Row], name: str, since: datetime) -> list[Row]:
     return [r for r in rows if (t := when(r, name)) is not None and t >= since]
-
-
-def recent(now: datetime, hours: float) -> datetime:
-    return now - timedelta(hours=hours)
-
-
-def plain(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(mapping)
