@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
+from servers import free_port
+from webkit import API_TOKEN, PASSWORD, SECRET, kit
 
 from scheduler.config import ConfigError, load
 from scheduler.web import auth
+from scheduler.web.app import WebServer
 from scheduler.web.options import WebOptions
 
 OPTIONS = WebOptions("a password", "a-secret-of-enough-length", ("token-0123456789abcdef",))
@@ -99,3 +104,41 @@ def test_the_web_table(tmp_path: Path) -> None:
     assert "web.secret: must be at least 16 characters" in text
     assert "web.api_tokens: must be at least 16 characters" in text
     assert "short-secret" not in text and "tok" not in text.replace("token", "")
+
+
+def test_the_access_log_shows_no_token_or_password(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real server (`WebServer`, as `run` starts it) logs method, path and status only."""
+    k = kit(tmp_path)
+    listen = f"127.0.0.1:{free_port()}"
+    token = auth.feed_token(SECRET, "navy")
+
+    async def main() -> None:
+        server = WebServer(listen, k.site())
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                base = f"http://{listen}"
+                async with session.get(f"{base}/feeds/navy.atom?token={token}") as answer:
+                    assert answer.status == 200
+                async with session.get(f"{base}/feeds/navy.json?token=wrong{token}") as answer:
+                    assert answer.status == 404
+                headers = {"Authorization": f"Bearer {API_TOKEN}"}
+                async with session.get(f"{base}/api/v1/sources", headers=headers) as answer:
+                    assert answer.status == 200
+                form = {"password": PASSWORD}
+                async with session.post(
+                    f"{base}/login", data=form, headers={"Origin": base}, allow_redirects=False
+                ) as answer:
+                    assert answer.status == 303
+        finally:
+            await server.close()
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "newswatch.web.access"]
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("GET /feeds/navy.atom 200")
+    for secret in (token, API_TOKEN, PASSWORD, SECRET):
+        assert all(secret not in r.getMessage() for r in caplog.records)
