@@ -86,6 +86,14 @@ def test_sign_in_right_and_wrong_and_out(tmp_path: Path) -> None:
             allow_redirects=False,
         )
         assert answer.headers["Location"] == "/"
+        for target in ("https://evil.example/", "/\\evil.example", "/x\r\nSet-Cookie: a=b"):
+            answer = await client.post(
+                "/login",
+                data={"password": PASSWORD, "next": target},
+                headers={"Origin": origin(client)},
+                allow_redirects=False,
+            )
+            assert answer.headers["Location"] == "/", target
         out = await client.post(
             "/logout", headers={"Origin": origin(client)}, allow_redirects=False
         )

@@ -93,7 +93,13 @@ def page(handler: Handler) -> Handler:
 
 def _local(target: str | None) -> str:
     """Only a path of this site (no `//host`, no scheme): never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 32 for char in target)
+    ):
         return "/"
     return target
 
