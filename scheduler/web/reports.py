@@ -13,7 +13,7 @@ from crawler.model import Source
 from scheduler.service.health import assess
 from scheduler.web.rows import get, iso_z, when
 
-Row = Any  # a storage row: a dict of columns today, a typed record tomorrow
+Row = Any  # a storage record (crawler.records) or a mapping of its columns
 
 
 def text_time(value: Any) -> str | None:

@@ -1,7 +1,7 @@
-"""Reading what the storage interface returns, whatever its shape: rows are dicts of columns
-today and may become typed records (attributes) tomorrow; times are ISO text or datetimes.
-Every page and feed reads a field through `get` and a time through `when`, so such a change
-touches this module only."""
+"""Reading what the storage interface returns, whatever its shape: the typed records of
+`crawler.records` (attributes, times as datetimes) or plain mappings of columns (times as ISO
+text, as an engine's raw rows or a test's values are). Every page and feed reads a field
+through `get` and a time through `when`, so a change of shape touches this module only."""
 
 from __future__ import annotations
 
