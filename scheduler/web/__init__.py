@@ -4,9 +4,11 @@ One concern per module:
 
 - `app`: the aiohttp application: routes, security headers, the session gate; `WebServer`
   serves it (with /healthz and /metrics) on ``[service] listen``
+- `site`: the `Site` every handler reads (archive, sources, rules, `[web]`), the session test
+- `options`: the `[web]` table as a value (`WebOptions`)
 - `status`: GET /healthz and GET /metrics, open to all, answering as before the web view
 - `auth`: the password, signed sessions, sign-in rate limit, Origin, feed and API tokens (pure)
-- `rows`: reading storage rows, whatever their type (dicts today, typed records tomorrow)
+- `rows`: reading storage records (or mappings of their columns) and their times
 - `reports`: rows to the JSON of the commands' ``--json`` and to the pages' views (pure)
 - `bench`: a rule or an edited query over the archive, as ``rules test`` answers it
 - `chart`: matches per day as inline SVG (pure)
