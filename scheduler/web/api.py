@@ -75,14 +75,14 @@ async def articles(request: web.Request) -> web.StreamResponse:
     if not 1 <= limit <= MAX_LIMIT:
         return _bad(f"limit must be between 1 and {MAX_LIMIT}")
     source = query_param(request, "source")
-    found = search(site.archive, query, since=since, source=source, limit=limit)
+    found = await site.read(lambda: search(site.archive, query, since, source, limit))
     return _json([article_json(row, matched) for row, matched in found])
 
 
 async def story(request: web.Request) -> web.StreamResponse:
     site = _authorised(request)
     story_id = int(request.match_info["id"])
-    rows = site.archive.story_articles(story_id)
+    rows = await site.read(lambda: site.archive.story_articles(story_id))
     if not rows:
         return _json({"error": f"no story {story_id}"}, 404)
     return _json({"id": str(story_id), "articles": [article_json(r) for r in rows]})
@@ -91,15 +91,17 @@ async def story(request: web.Request) -> web.StreamResponse:
 async def sources(request: web.Request) -> web.StreamResponse:
     site = _authorised(request)
     now = site.clock()
-    states = site.archive.source_states()
-    last_runs = site.archive.last_runs()
-    recent = site.archive.articles_since(now - timedelta(hours=24))
-    return _json(
-        [
+
+    def gather() -> list[dict[str, Any]]:
+        states = site.archive.source_states()
+        last_runs = site.archive.last_runs()
+        recent = site.archive.articles_since(now - timedelta(hours=24))
+        return [
             source_json(s, states.get(s.name), last_runs.get(s.name), recent.get(s.name, 0))
             for s in site.sources
         ]
-    )
+
+    return _json(await site.read(gather))
 
 
 async def alerts(request: web.Request) -> web.StreamResponse:
@@ -107,7 +109,8 @@ async def alerts(request: web.Request) -> web.StreamResponse:
     status = query_param(request, "status")
     if status is not None and status not in STATUSES:
         return _bad(f"status must be one of {', '.join(STATUSES)}")
-    return _json([alert_json(r) for r in site.archive.deliveries(status=status)])
+    rows = await site.read(lambda: site.archive.deliveries(status=status))
+    return _json([alert_json(r) for r in rows])
 
 
 async def sources_opml(request: web.Request) -> web.StreamResponse:

@@ -137,7 +137,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     rule = site.rule(name)
     if not token_ok or rule is None or kind not in ("atom", "json"):
         raise web.HTTPNotFound(text="no such feed\n", headers=FEED_HEADERS)
-    items = entries(site, rule)
+    items = await site.read(lambda: entries(site, rule))
     home = f"{request.scheme}://{request.host}/rules/{rule.name}"
     if kind == "atom":
         body = atom(rule, items, home, site.clock())

@@ -22,8 +22,8 @@ from crawler.query.search import search
 from scheduler.config.durations import parse_duration
 from scheduler.delivery.render import mark_terms
 from scheduler.web import auth, chart
-from scheduler.web.bench import run_bench
-from scheduler.web.reports import SourceView, source_view, story_lines, within
+from scheduler.web.bench import Bench, run_bench
+from scheduler.web.reports import SourceView, StoryLine, source_view, story_lines, within
 from scheduler.web.rows import get, shown, when
 from scheduler.web.site import Site, client_of, query_param, signed_in, site_of
 
@@ -201,23 +201,28 @@ def source_views(site: Site, now: datetime) -> list[SourceView]:
 async def overview(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     now = site.clock()
-    attention = [v for v in source_views(site, now) if v.attention]
-    alerts = within(site.archive.deliveries(limit=500), "created", now - timedelta(hours=24))
-    newest = site.archive.search_candidates(None)
-    try:
-        rows = list(itertools.islice(newest, 200))
-    finally:
-        close = getattr(newest, "close", None)
-        if close is not None:
-            close()
-    lines = story_lines([(r, []) for r in rows], site.archive.also_reported_by, limit=20)
-    return render(request, "overview.html", attention=attention, alerts=alerts, lines=lines)
+
+    def gather() -> dict[str, Any]:
+        attention = [v for v in source_views(site, now) if v.attention]
+        alerts = within(site.archive.deliveries(limit=500), "created", now - timedelta(hours=24))
+        newest = site.archive.search_candidates(None)
+        try:
+            rows = list(itertools.islice(newest, 200))
+        finally:
+            close = getattr(newest, "close", None)
+            if close is not None:
+                close()
+        lines = story_lines([(r, []) for r in rows], site.archive.also_reported_by, limit=20)
+        return {"attention": attention, "alerts": alerts, "lines": lines}
+
+    return render(request, "overview.html", **await site.read(gather))
 
 
 @page
 async def sources_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
-    return render(request, "sources.html", sources=source_views(site, site.clock()))
+    now = site.clock()
+    return render(request, "sources.html", sources=await site.read(lambda: source_views(site, now)))
 
 
 @page
@@ -233,8 +238,12 @@ async def search_page(request: web.Request) -> web.StreamResponse:
     if text is not None and since_error is None:
         query, error = _parse(site, text)
         if query is not None:
-            found = search(site.archive, query, since=since, source=source, limit=SEARCH_ARTICLES)
-            lines = story_lines(found, site.archive.also_reported_by, limit=PAGE_STORIES)
+
+            def gather() -> list[StoryLine]:
+                found = search(site.archive, query, since, source, SEARCH_ARTICLES)
+                return story_lines(found, site.archive.also_reported_by, limit=PAGE_STORIES)
+
+            lines = await site.read(gather)
     if error is not None or since_error is not None:
         status = 400
     return render(
@@ -261,12 +270,10 @@ def _article_time(row: Any) -> tuple[datetime, int]:
 async def story_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     story_id = int(request.match_info["id"])
-    articles = site.archive.story_articles(story_id)
+    articles = await site.read(lambda: site.archive.story_articles(story_id))
     if not articles:
         raise web.HTTPNotFound(text=f"no story {story_id} in the archive\n")
-    articles = sorted(
-        articles, key=lambda a: (when(a, "published") or when(a, "first_seen"), get(a, "id"))
-    )
+    articles = sorted(articles, key=_article_time)
     return render(request, "story.html", story_id=story_id, articles=articles)
 
 
@@ -274,7 +281,7 @@ async def story_page(request: web.Request) -> web.StreamResponse:
 async def article_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     article_id = int(request.match_info["id"])
-    row = site.archive.article(article_id)
+    row = await site.read(lambda: site.archive.article(article_id))
     if row is None:
         raise web.HTTPNotFound(text=f"no article {article_id} in the archive\n")
     doc = Document.from_fields(get(row, "title"), get(row, "summary"), get(row, "text"))
@@ -291,7 +298,11 @@ async def article_page(request: web.Request) -> web.StreamResponse:
         if query is not None:
             terms += query.matches(doc) or []
     story = get(row, "story_id")
-    others = site.archive.also_reported_by(story, article_id) if story is not None else []
+    others = (
+        await site.read(lambda: site.archive.also_reported_by(story, article_id))
+        if story is not None
+        else []
+    )
     return render(
         request,
         "article.html",
@@ -326,16 +337,25 @@ async def rule_page(request: web.Request) -> web.StreamResponse:
     since_text = query_param(request, "since") or RULE_DAYS_DEFAULT
     since, since_error = _since(since_text, now)
     text = request.query.get("q")
-    bench = run_bench(site.archive, rule, text, since, site.parse) if since_error is None else None
+
+    def gather() -> tuple[Bench, list[StoryLine]]:
+        bench = run_bench(site.archive, rule, text, since, site.parse)
+        lines = []
+        if bench.error is None:
+            lines = story_lines(bench.found, site.archive.also_reported_by, limit=PAGE_STORIES)
+        return bench, lines
+
+    bench: Bench | None = None
+    lines: list[StoryLine] = []
+    if since_error is None:
+        bench, lines = await site.read(gather)
     days: list[tuple[Any, int]] = []
-    lines = []
     if bench is not None and bench.error is None:
         first = (since or now - timedelta(days=30)).date()
         times = [t for row, _ in bench.found if (t := when(row, "first_seen")) is not None]
         if since is None and times:
             first = min(times).date()
         days = chart.per_day(times, first, now.date())
-        lines = story_lines(bench.found, site.archive.also_reported_by, limit=PAGE_STORIES)
     failed = since_error is not None or (bench is not None and bench.error is not None)
     return render(
         request,
@@ -355,7 +375,7 @@ async def rule_page(request: web.Request) -> web.StreamResponse:
 async def alerts_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     wanted = query_param(request, "status")
-    rows = site.archive.deliveries(status=wanted, limit=500)
+    rows = await site.read(lambda: site.archive.deliveries(status=wanted, limit=500))
     return render(request, "alerts.html", alerts=rows, status_filter=wanted or "")
 
 

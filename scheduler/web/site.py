@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from scheduler.web.auth import SignInLimiter
 from scheduler.web.options import WebOptions
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,6 +38,13 @@ class Site:
     metrics: Callable[[], bytes] | None = None
     monotonic: Callable[[], float] = time.monotonic
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+
+    async def read(self, work: Callable[[], T]) -> T:
+        """Run `work`, a handler's storage reads, as the engine wants them run. SQLite answers
+        on the loop (one connection, one short transaction a call); a networked engine awaits
+        them on its own threads here, the one place that changes (docs/architecture.md,
+        "Storage and the event loop")."""
+        return work()
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
