@@ -104,6 +104,12 @@ def test_the_web_table(tmp_path: Path) -> None:
     assert "web.secret: must be at least 16 characters" in text
     assert "web.api_tokens: must be at least 16 characters" in text
     assert "short-secret" not in text and "tok" not in text.replace("token", "")
+    # a password set while the secret's variable is unset: the problem reads plainly
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, 'password = "pw-long"\nsecret = "${S:-}"\n'), environ={})
+    [problem] = caught.value.problems
+    assert problem.key == "web.secret"
+    assert problem.message.startswith("must be at least 16 characters; make one with `python3")
 
 
 def test_the_access_log_shows_no_token_or_password(

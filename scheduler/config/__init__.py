@@ -136,7 +136,8 @@ def _raw_web_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> lis
     values = [web.get("password"), web.get("secret")]
     tokens = web.get("api_tokens")
     values += tokens if isinstance(tokens, list) else []
-    return [expand(v, environ)[0] for v in values if isinstance(v, str) and len(v) >= 4]
+    expanded = (expand(v, environ)[0] for v in values if isinstance(v, str))
+    return [v for v in expanded if len(v) >= 4]  # an empty or tiny value masks nothing
 
 
 def _raw_channels(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Channel]:

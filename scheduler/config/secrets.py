@@ -54,9 +54,9 @@ def channel_secrets(channels: Mapping[str, Channel]) -> tuple[str, ...]:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``[secret]``."""
+    """``text`` with every secret replaced by ``[secret]`` (an empty one masks nothing)."""
     for secret in secrets:
-        if secret in text:
+        if secret and secret in text:
             text = text.replace(secret, MASK)
     return text
 
