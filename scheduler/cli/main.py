@@ -558,6 +558,8 @@ def setup_logging(debug: bool) -> None:
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         # "maximum number of running instances reached" while a long crawl runs: by design
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        # one line per web request (method, path, status; never a query string): --debug only
+        logging.getLogger("newswatch.web.access").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
