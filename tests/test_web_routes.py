@@ -4,12 +4,14 @@ archive filled through the archive API as the pipeline fills it (tests/webkit.py
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from webkit import API_TOKEN, PASSWORD, SECRET, kit, newsroom, origin, sign_in, with_client
 
+from crawler.archive import Archive
 from scheduler.web.auth import SESSION_COOKIE
 
 PAGES = ["/", "/sources", "/search?q=patriot", "/stories/1", "/articles/1", "/rules",
@@ -257,3 +259,26 @@ def test_alerts_page_lists_deliveries(tmp_path: Path) -> None:
         assert failed.count("<tr>") == 1 + 1
 
     with_client(k.site(), body)
+
+
+def test_with_a_reader_pages_read_in_their_own_thread(tmp_path: Path) -> None:
+    """As `run` serves it: a second connection, opened and used in the web view's thread."""
+    k = kit(tmp_path)
+    ids = newsroom(k)
+    opened: list[int] = []
+
+    def reader() -> Archive:
+        opened.append(threading.get_ident())
+        return Archive(k.config.archive_path)
+
+    site = k.site(reader=reader)
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        text = await (await client.get("/search?q=patriot")).text()
+        assert text.count('class="story"') == 1 and "+2 outlets: wire-a, wire-b" in text
+        assert (await client.get(f"/stories/{ids['story']}")).status == 200
+        assert (await client.get("/rules/air-defence")).status == 200
+        await site.close()
+
+    with_client(site, body)
+    assert len(opened) == 1 and opened[0] != threading.get_ident()

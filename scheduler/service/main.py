@@ -226,6 +226,9 @@ class Service:
             clock=self.clock,
             health=self.healthz,
             metrics=self.metrics.exposition,
+            # the web view reads on a connection of its own, in its own thread: a long search
+            # does not hold up the crawl and deliveries on this loop
+            reader=(lambda: Archive(path)) if (path := self.config.archive_path) else None,
         )
 
     # -- life ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crawler.archive.interface import Storage
 from crawler.query import QueryError
 from crawler.query.search import search
 from scheduler.config.durations import parse_duration
@@ -75,14 +76,14 @@ async def articles(request: web.Request) -> web.StreamResponse:
     if not 1 <= limit <= MAX_LIMIT:
         return _bad(f"limit must be between 1 and {MAX_LIMIT}")
     source = query_param(request, "source")
-    found = await site.read(lambda: search(site.archive, query, since, source, limit))
+    found = await site.read(lambda archive: search(archive, query, since, source, limit))
     return _json([article_json(row, matched) for row, matched in found])
 
 
 async def story(request: web.Request) -> web.StreamResponse:
     site = _authorised(request)
     story_id = int(request.match_info["id"])
-    rows = await site.read(lambda: site.archive.story_articles(story_id))
+    rows = await site.read(lambda archive: archive.story_articles(story_id))
     if not rows:
         return _json({"error": f"no story {story_id}"}, 404)
     return _json({"id": str(story_id), "articles": [article_json(r) for r in rows]})
@@ -92,10 +93,10 @@ async def sources(request: web.Request) -> web.StreamResponse:
     site = _authorised(request)
     now = site.clock()
 
-    def gather() -> list[dict[str, Any]]:
-        states = site.archive.source_states()
-        last_runs = site.archive.last_runs()
-        recent = site.archive.articles_since(now - timedelta(hours=24))
+    def gather(archive: Storage) -> list[dict[str, Any]]:
+        states = archive.source_states()
+        last_runs = archive.last_runs()
+        recent = archive.articles_since(now - timedelta(hours=24))
         return [
             source_json(s, states.get(s.name), last_runs.get(s.name), recent.get(s.name, 0))
             for s in site.sources
@@ -109,7 +110,7 @@ async def alerts(request: web.Request) -> web.StreamResponse:
     status = query_param(request, "status")
     if status is not None and status not in STATUSES:
         return _bad(f"status must be one of {', '.join(STATUSES)}")
-    rows = await site.read(lambda: site.archive.deliveries(status=status))
+    rows = await site.read(lambda archive: archive.deliveries(status=status))
     return _json([alert_json(r) for r in rows])
 
 

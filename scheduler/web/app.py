@@ -94,3 +94,4 @@ class WebServer:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.app[SITE].close()

@@ -18,13 +18,14 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
+from crawler.archive.interface import Storage
 from crawler.model import Rule
 from crawler.query.search import backtest
 from scheduler.delivery.render import mark_terms, snippet
 from scheduler.web.auth import feed_token_ok
 from scheduler.web.reports import StoryLine, story_lines
 from scheduler.web.rows import get, iso_z, when
-from scheduler.web.site import Site, site_of
+from scheduler.web.site import site_of
 
 FEED_STORIES = 50
 FEED_ARTICLES = 1000  # matching articles read to find the 50 newest stories
@@ -36,10 +37,10 @@ FEED_HEADERS = {
 }
 
 
-def _entry(site: Site, rule: Rule, line: StoryLine) -> dict[str, Any]:
+def _entry(archive: Storage, rule: Rule, line: StoryLine) -> dict[str, Any]:
     """One story as a feed entry (plain values)."""
     story = line.story_id
-    members = site.archive.story_articles(story) if story is not None else []
+    members = archive.story_articles(story) if story is not None else []
     first = min(members, key=lambda a: get(a, "id")) if members else line.article
     text = get(line.article, "text") or get(line.article, "summary") or ""
     short = snippet(text, line.matched)
@@ -66,10 +67,10 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def entries(site: Site, rule: Rule) -> list[dict[str, Any]]:
-    found = backtest(site.archive, rule.query, None, rule.sources, limit=FEED_ARTICLES)
-    lines = story_lines(found, site.archive.also_reported_by, limit=FEED_STORIES)
-    return [_entry(site, rule, line) for line in lines]
+def entries(archive: Storage, rule: Rule) -> list[dict[str, Any]]:
+    found = backtest(archive, rule.query, None, rule.sources, limit=FEED_ARTICLES)
+    lines = story_lines(found, archive.also_reported_by, limit=FEED_STORIES)
+    return [_entry(archive, rule, line) for line in lines]
 
 
 def atom(rule: Rule, items: list[dict[str, Any]], home: str, now: datetime) -> bytes:
@@ -137,7 +138,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     rule = site.rule(name)
     if not token_ok or rule is None or kind not in ("atom", "json"):
         raise web.HTTPNotFound(text="no such feed\n", headers=FEED_HEADERS)
-    items = await site.read(lambda: entries(site, rule))
+    items = await site.read(lambda archive: entries(archive, rule))
     home = f"{request.scheme}://{request.host}/rules/{rule.name}"
     if kind == "atom":
         body = atom(rule, items, home, site.clock())

@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from crawler.archive.interface import Storage
 from crawler.query import Document, Query, QueryError
 from crawler.query.search import search
 from scheduler.config.durations import parse_duration
@@ -170,8 +171,7 @@ def _parse(site: Site, text: str) -> tuple[Query | None, QueryError | None]:
         return None, exc
 
 
-def source_views(site: Site, now: datetime) -> list[SourceView]:
-    archive = site.archive
+def source_views(site: Site, archive: Storage, now: datetime) -> list[SourceView]:
     states = archive.source_states()
     day = archive.articles_since(now - timedelta(hours=24))
     week = archive.articles_since(now - timedelta(days=7))
@@ -202,17 +202,17 @@ async def overview(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     now = site.clock()
 
-    def gather() -> dict[str, Any]:
-        attention = [v for v in source_views(site, now) if v.attention]
-        alerts = within(site.archive.deliveries(limit=500), "created", now - timedelta(hours=24))
-        newest = site.archive.search_candidates(None)
+    def gather(archive: Storage) -> dict[str, Any]:
+        attention = [v for v in source_views(site, archive, now) if v.attention]
+        alerts = within(archive.deliveries(limit=500), "created", now - timedelta(hours=24))
+        newest = archive.search_candidates(None)
         try:
             rows = list(itertools.islice(newest, 200))
         finally:
             close = getattr(newest, "close", None)
             if close is not None:
                 close()
-        lines = story_lines([(r, []) for r in rows], site.archive.also_reported_by, limit=20)
+        lines = story_lines([(r, []) for r in rows], archive.also_reported_by, limit=20)
         return {"attention": attention, "alerts": alerts, "lines": lines}
 
     return render(request, "overview.html", **await site.read(gather))
@@ -222,7 +222,11 @@ async def overview(request: web.Request) -> web.StreamResponse:
 async def sources_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     now = site.clock()
-    return render(request, "sources.html", sources=await site.read(lambda: source_views(site, now)))
+    return render(
+        request,
+        "sources.html",
+        sources=await site.read(lambda archive: source_views(site, archive, now)),
+    )
 
 
 @page
@@ -239,9 +243,9 @@ async def search_page(request: web.Request) -> web.StreamResponse:
         query, error = _parse(site, text)
         if query is not None:
 
-            def gather() -> list[StoryLine]:
-                found = search(site.archive, query, since, source, SEARCH_ARTICLES)
-                return story_lines(found, site.archive.also_reported_by, limit=PAGE_STORIES)
+            def gather(archive: Storage) -> list[StoryLine]:
+                found = search(archive, query, since, source, SEARCH_ARTICLES)
+                return story_lines(found, archive.also_reported_by, limit=PAGE_STORIES)
 
             lines = await site.read(gather)
     if error is not None or since_error is not None:
@@ -270,7 +274,7 @@ def _article_time(row: Any) -> tuple[datetime, int]:
 async def story_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     story_id = int(request.match_info["id"])
-    articles = await site.read(lambda: site.archive.story_articles(story_id))
+    articles = await site.read(lambda archive: archive.story_articles(story_id))
     if not articles:
         raise web.HTTPNotFound(text=f"no story {story_id} in the archive\n")
     articles = sorted(articles, key=_article_time)
@@ -281,7 +285,7 @@ async def story_page(request: web.Request) -> web.StreamResponse:
 async def article_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     article_id = int(request.match_info["id"])
-    row = await site.read(lambda: site.archive.article(article_id))
+    row = await site.read(lambda archive: archive.article(article_id))
     if row is None:
         raise web.HTTPNotFound(text=f"no article {article_id} in the archive\n")
     doc = Document.from_fields(get(row, "title"), get(row, "summary"), get(row, "text"))
@@ -299,7 +303,7 @@ async def article_page(request: web.Request) -> web.StreamResponse:
             terms += query.matches(doc) or []
     story = get(row, "story_id")
     others = (
-        await site.read(lambda: site.archive.also_reported_by(story, article_id))
+        await site.read(lambda archive: archive.also_reported_by(story, article_id))
         if story is not None
         else []
     )
@@ -338,11 +342,11 @@ async def rule_page(request: web.Request) -> web.StreamResponse:
     since, since_error = _since(since_text, now)
     text = request.query.get("q")
 
-    def gather() -> tuple[Bench, list[StoryLine]]:
-        bench = run_bench(site.archive, rule, text, since, site.parse)
+    def gather(archive: Storage) -> tuple[Bench, list[StoryLine]]:
+        bench = run_bench(archive, rule, text, since, site.parse)
         lines = []
         if bench.error is None:
-            lines = story_lines(bench.found, site.archive.also_reported_by, limit=PAGE_STORIES)
+            lines = story_lines(bench.found, archive.also_reported_by, limit=PAGE_STORIES)
         return bench, lines
 
     bench: Bench | None = None
@@ -375,7 +379,7 @@ async def rule_page(request: web.Request) -> web.StreamResponse:
 async def alerts_page(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     wanted = query_param(request, "status")
-    rows = await site.read(lambda: site.archive.deliveries(status=wanted, limit=500))
+    rows = await site.read(lambda archive: archive.deliveries(status=wanted, limit=500))
     return render(request, "alerts.html", alerts=rows, status_filter=wanted or "")
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,12 +41,38 @@ class Site:
     monotonic: Callable[[], float] = time.monotonic
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
 
-    async def read(self, work: Callable[[], T]) -> T:
-        """Run `work`, a handler's storage reads, as the engine wants them run. SQLite answers
-        on the loop (one connection, one short transaction a call); a networked engine awaits
-        them on its own threads here, the one place that changes (docs/architecture.md,
-        "Storage and the event loop")."""
-        return work()
+    # opens an archive for reading in the web view's own thread (SQLite: a second connection,
+    # WAL lets it read beside the service's writer); None: handlers read on the loop
+    reader: Callable[[], Storage] | None = None
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _reading: Storage | None = field(default=None, init=False, repr=False)
+
+    async def read(self, work: Callable[[Storage], T]) -> T:
+        """Run `work`, a handler's storage reads, off the service's loop when a `reader` is
+        set (one worker thread, its own connection), so a long search does not hold up the
+        crawl and deliveries; else on the loop with `archive`. The one place that changes
+        with the engine (docs/architecture.md, "Storage and the event loop")."""
+        if self.reader is None:
+            return work(self.archive)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newswatch-web")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._work, work)
+
+    def _work(self, work: Callable[[Storage], T]) -> T:
+        if self._reading is None:
+            assert self.reader is not None
+            self._reading = self.reader()
+        return work(self._reading)
+
+    async def close(self) -> None:
+        """Close the reading connection (in its thread) and the thread."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        reading, self._reading = self._reading, None
+        if reading is not None:
+            await asyncio.get_running_loop().run_in_executor(pool, reading.close)
+        pool.shutdown(wait=True)
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
