@@ -244,3 +244,14 @@ class Delivery:
     digest_id: int | None  # the digest it went into
     pass_id: str | None  # held by this pass until it ends
     merged_into: int | None  # status merged: the alert that stands for it
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A due source leased to one node (`ClaimsStore.claim_due`): its work is recorded only
+    under the same token (`finish_claim`), and another node may take it once `until` passed."""
+
+    source: str
+    owner: str
+    token: str
+    until: datetime  # the lease's end, in the database's time

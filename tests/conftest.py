@@ -1,10 +1,16 @@
-"""Shared pytest fixtures: real local servers (see servers.py) and the fixture news site."""
+"""Shared pytest fixtures: real local servers (see servers.py), the fixture news site, and the
+archive on each engine: a real SQLite file, and a real PostgreSQL server (see pgserver.py)."""
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pgserver
 import pytest
 from servers import FixtureSite, WebhookReceiver
+
+from crawler.archive import Storage, open_archive
 
 FIXTURE_SITE = Path(__file__).parent / "fixtures" / "site"
 
@@ -54,3 +60,76 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def soak(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--soak"))
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.Server]:
+    """The PostgreSQL server of the tests (pgserver.find_server); skipped when there is none,
+    except under CI (CI=true), where that is a failure."""
+    server, why = pgserver.find_server()
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {why}")
+        pytest.skip(why)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: pgserver.Server) -> Iterator[str]:
+    """The name of a database holding the archive's schema, copied by each test's database."""
+    url = pgserver.create_database(postgres_server.url)
+    try:
+        open_archive(url=url).close()
+        yield urlsplit(url).path.lstrip("/")
+    finally:
+        pgserver.drop_database(postgres_server.url, url)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: pgserver.Server, postgres_template: str) -> Iterator[str]:
+    """The URL of a database of this test's own, with the archive's schema; dropped after."""
+    with pgserver.fresh_database(postgres_server.url, postgres_template) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: pgserver.Server) -> Iterator[str]:
+    """The URL of an empty database of this test's own; dropped after."""
+    with pgserver.fresh_database(postgres_server.url) as url:
+        yield url
+
+
+# ---------------------------------------------------------------------------- both engines
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each archive test runs on both engines."""
+    return str(request.param)
+
+
+@pytest.fixture
+def open_engine(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], Storage]]:
+    """Opens (again) this test's archive on its engine: an SQLite file in tmp_path, or a fresh
+    PostgreSQL database. Every archive it opened is closed at teardown."""
+    if engine == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        where: dict[str, object] = {"url": url}
+    else:
+        where = {"path": tmp_path / "nw.db"}
+    opened: list[Storage] = []
+
+    def reopen() -> Storage:
+        archive = open_archive(**where)  # type: ignore[arg-type]
+        opened.append(archive)
+        return archive
+
+    yield reopen
+    for archive in opened:
+        archive.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from crawler.archive import AlertIn, Archive, ArticleIn, RunRecord
+from crawler.archive import AlertIn, ArticleIn, RunRecord, Storage
 from crawler.archive.rows import (
     to_article,
     to_delivery,
@@ -121,8 +122,8 @@ def test_records_are_frozen() -> None:
         to_article(ARTICLE_ROW).title = "changed"  # type: ignore[misc]
 
 
-def test_the_sqlite_engine_returns_records(tmp_path: Path) -> None:
-    with Archive(tmp_path / "a.db") as archive:
+def test_each_engine_returns_records(open_engine: Callable[[], Storage]) -> None:
+    with closing(open_engine()) as archive:
         archive.register_source("wire", "feed", "https://e.org/feed")
         archive.record_run(RunRecord("wire", NOW, NOW + timedelta(seconds=2), new=1), NOW)
         article = ArticleIn(

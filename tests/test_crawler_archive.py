@@ -1,4 +1,7 @@
-"""The archive (crawler/archive.py) against real SQLite files in tmp_path."""
+"""The archive (crawler/archive/) on both engines: real SQLite files in tmp_path and real
+PostgreSQL databases (tests/pgserver.py). The tests that take `archive` (or `open_engine`) are
+the contract: each runs on both engines with the same expectations. The schema tests are each
+engine's own (tests/test_archive_postgres.py for PostgreSQL's)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from crawler.archive import (
     ArticleIn,
     Delivery,
     RunRecord,
+    Storage,
 )
 from crawler.clock import iso, iso_or_none
 from crawler.decide.fingerprint import text_fingerprint
@@ -89,9 +93,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def archive(db_path: Path) -> Iterator[Archive]:
-    with Archive(db_path) as opened:
-        yield opened
+def archive(open_engine: Callable[[], Storage]) -> Storage:
+    """This test's archive, on each engine in turn."""
+    return open_engine()
 
 
 # ------------------------------------------------------------------------------ schema
@@ -233,7 +237,7 @@ def test_processes_opening_a_new_archive_together_migrate_it_once(tmp_path: Path
 # ------------------------------------------------------------------------------ identity
 
 
-def test_the_same_canonical_url_is_unchanged(archive: Archive) -> None:
+def test_the_same_canonical_url_is_unchanged(archive: Storage) -> None:
     first = archive.store_article(article("https://e.org/a", text="one"), NOW, no_alerts)
     assert (first.outcome, first.duplicate_kind) == ("new", None)
     assert first.story_id == first.article_id
@@ -243,7 +247,7 @@ def test_the_same_canonical_url_is_unchanged(archive: Archive) -> None:
     assert archive.count_articles() == 1
 
 
-def test_an_alias_url_is_a_duplicate(archive: Archive) -> None:
+def test_an_alias_url_is_a_duplicate(archive: Storage) -> None:
     first = archive.store_article(
         article("https://e.org/a", urls=("https://e.org/a", "https://m.e.org/a?utm_source=x")),
         NOW,
@@ -258,7 +262,7 @@ def test_an_alias_url_is_a_duplicate(archive: Archive) -> None:
 
 
 def test_a_known_guid_with_a_new_url_is_a_duplicate_and_the_url_an_alias(
-    archive: Archive,
+    archive: Storage,
 ) -> None:
     first = archive.store_article(article("https://e.org/a", guid="urn:1"), NOW, no_alerts)
     moved = archive.store_article(article("https://e.org/a-renamed", guid="urn:1"), NOW, no_alerts)
@@ -276,7 +280,7 @@ def test_a_known_guid_with_a_new_url_is_a_duplicate_and_the_url_an_alias(
     assert other.outcome == "new"
 
 
-def test_the_same_text_under_another_url_and_guid_is_a_duplicate(archive: Archive) -> None:
+def test_the_same_text_under_another_url_and_guid_is_a_duplicate(archive: Storage) -> None:
     fingerprint = text_fingerprint(LONG_TEXT)
     assert fingerprint is not None
     first = archive.store_article(
@@ -301,7 +305,7 @@ def test_the_same_text_under_another_url_and_guid_is_a_duplicate(archive: Archiv
     assert short.outcome == "new"
 
 
-def test_changed_text_at_the_same_url_is_an_edit(archive: Archive) -> None:
+def test_changed_text_at_the_same_url_is_an_edit(archive: Storage) -> None:
     first = archive.store_article(
         article("https://e.org/a", title="Draft", text="the zeppelin story"), NOW, no_alerts
     )
@@ -323,11 +327,11 @@ def test_changed_text_at_the_same_url_is_an_edit(archive: Archive) -> None:
 # ------------------------------------------------------------------------------ outbox
 
 
-def outbox(archive: Archive) -> list[Delivery]:
+def outbox(archive: Storage) -> list[Delivery]:
     return sorted(archive.deliveries(), key=lambda r: r.id)
 
 
-def test_alerts_are_queued_with_the_article(archive: Archive) -> None:
+def test_alerts_are_queued_with_the_article(archive: Storage) -> None:
     seen: list[tuple[int, int, str]] = []
 
     def decide(article_id: int, story_id: int, outcome: str) -> list[AlertIn]:
@@ -352,7 +356,9 @@ def test_alerts_are_queued_with_the_article(archive: Archive) -> None:
     assert len(seen) == 1 and len(outbox(archive)) == 2
 
 
-def test_when_matching_fails_neither_article_nor_alert_is_stored(db_path: Path) -> None:
+def test_when_matching_fails_neither_article_nor_alert_is_stored(
+    open_engine: Callable[[], Storage], engine: str, db_path: Path
+) -> None:
     def broken(article_id: int, story_id: int, outcome: str) -> list[AlertIn]:
         raise RuntimeError("rule engine exploded")
 
@@ -360,20 +366,29 @@ def test_when_matching_fails_neither_article_nor_alert_is_stored(db_path: Path) 
         yield AlertIn("air", "hook", ("nato",))
         raise RuntimeError("exploded after one alert")
 
-    with Archive(db_path) as archive:
-        for decide in (broken, half):
-            with pytest.raises(RuntimeError, match="exploded"):
-                archive.store_article(
-                    article("https://e.org/a", guid="g", urls=("https://e.org/a?x=1",)),
-                    NOW,
-                    decide,  # type: ignore[arg-type]
-                )
-        assert not archive.is_known_url("https://e.org/a")
-    for table in ("articles", "article_urls", "article_guids", "outbox"):
-        assert rows(db_path, f"SELECT count(*) FROM {table}") == [(0,)], table
+    archive = open_engine()
+    for decide in (broken, half):
+        with pytest.raises(RuntimeError, match="exploded"):
+            archive.store_article(
+                article("https://e.org/a", guid="g", urls=("https://e.org/a?x=1",)),
+                NOW,
+                decide,  # type: ignore[arg-type]
+            )
+    assert not archive.is_known_url("https://e.org/a")
+    assert not archive.is_known_url("https://e.org/a?x=1")
+    assert archive.count_articles() == 0
+    assert archive.deliveries() == []
+    assert list(archive.iter_articles()) == []
+    # the guid was not kept either: the same guid under another URL is a new article
+    again = archive.store_article(article("https://e.org/b", guid="g"), NOW, no_alerts)
+    assert (again.outcome, again.duplicate_kind) == ("new", None)
+    if engine == "sqlite":
+        for table in ("articles", "article_urls", "article_guids", "outbox"):
+            expected = 1 if table in ("articles", "article_urls", "article_guids") else 0
+            assert rows(db_path, f"SELECT count(*) FROM {table}") == [(expected,)], table
 
 
-def test_an_edit_queues_only_new_rule_channel_pairs(archive: Archive) -> None:
+def test_an_edit_queues_only_new_rule_channel_pairs(archive: Storage) -> None:
     first = archive.store_article(
         article("https://e.org/a", text="NATO summit"), NOW, alerts(("nato", "hook"))
     )
@@ -396,7 +411,7 @@ def test_an_edit_queues_only_new_rule_channel_pairs(archive: Archive) -> None:
     assert all(r.story_id == first.story_id for r in queued)
 
 
-def test_due_sent_failed_and_retried_deliveries(archive: Archive) -> None:
+def test_due_sent_failed_and_retried_deliveries(archive: Storage) -> None:
     archive.store_article(
         article("https://e.org/a"), NOW, alerts(("r", "one"), ("r", "two"), ("r", "three"))
     )
@@ -446,7 +461,7 @@ def test_due_sent_failed_and_retried_deliveries(archive: Archive) -> None:
     assert archive.retry_deliveries(retry_time, None) == 0
 
 
-def test_payload_is_frozen_once(archive: Archive) -> None:
+def test_payload_is_frozen_once(archive: Storage) -> None:
     archive.store_article(article("https://e.org/a"), NOW, alerts(("r", "c")))
     [row] = outbox(archive)
     archive.set_payload(row.id, '{"first": true}')
@@ -458,7 +473,7 @@ def test_payload_is_frozen_once(archive: Archive) -> None:
 # ------------------------------------------------------------------------------ seen
 
 
-def test_mark_seen_and_is_known_url(archive: Archive) -> None:
+def test_mark_seen_and_is_known_url(archive: Storage) -> None:
     assert not archive.is_known_url("https://e.org/off-topic")
     assert archive.mark_seen("https://e.org/off-topic", "wire", "off-topic", NOW) is True
     assert archive.mark_seen("https://e.org/off-topic", "wire", "off-topic", NOW) is False
@@ -520,7 +535,7 @@ QUERIES = [
 
 
 @pytest.fixture
-def corpus(archive: Archive) -> Archive:
+def corpus(archive: Storage) -> Storage:
     for index, (source, title, summary, text) in enumerate(CORPUS):
         archive.store_article(
             article(
@@ -533,37 +548,38 @@ def corpus(archive: Archive) -> Archive:
 
 
 def brute_force(
-    archive: Archive,
+    archive: Storage,
     text: str,
     since: datetime | None = None,
     source: str | None = None,
     limit: int | None = None,
 ) -> list[tuple[int, list[str]]]:
+    """Every article, read through the interface and tested by the query itself."""
     query = parse(text)
-    every = archive.db.execute("SELECT id, source, title, summary, text, first_seen FROM articles")
     found = []
-    for row_id, row_source, title, summary, body, first_seen in every.fetchall():
-        if since is not None and first_seen < iso(since):
+    for article in archive.iter_articles():
+        if since is not None and article.first_seen < since:
             continue
-        if source is not None and row_source != source:
+        if source is not None and article.source != source:
             continue
-        matched = query.matches(Document.from_fields(title, summary, body))
+        doc = Document.from_fields(article.title, article.summary, article.text)
+        matched = query.matches(doc)
         if matched is not None:
-            found.append((first_seen, row_id, matched))
+            found.append((article.first_seen, article.id, matched))
     found.sort(key=lambda f: (f[0], f[1]), reverse=True)
     return [(row_id, matched) for _, row_id, matched in found][:limit]
 
 
-def searched(archive: Archive, text: str, **filters: Any) -> list[tuple[int, list[str]]]:
+def searched(archive: Storage, text: str, **filters: Any) -> list[tuple[int, list[str]]]:
     return [(row.id, matched) for row, matched in search(archive, parse(text), **filters)]
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_search_equals_brute_force(corpus: Archive, query: str) -> None:
+def test_search_equals_brute_force(corpus: Storage, query: str) -> None:
     assert searched(corpus, query) == brute_force(corpus, query)
 
 
-def test_search_finds_what_it_should(corpus: Archive) -> None:
+def test_search_finds_what_it_should(corpus: Storage) -> None:
     assert {row_id for row_id, _ in searched(corpus, "nato")} == {1, 2, 5, 10, 11, 12}
     assert len(searched(corpus, "NOT nato")) == len(CORPUS) - 6
     assert {row_id for row_id, _ in searched(corpus, "title:nato")} == {1, 5, 11, 12}
@@ -571,7 +587,7 @@ def test_search_finds_what_it_should(corpus: Archive) -> None:
 
 
 @pytest.mark.parametrize("query", ["nato", "NOT nato", "defen*", 'title:"air defence" OR radar'])
-def test_search_filters(corpus: Archive, query: str) -> None:
+def test_search_filters(corpus: Storage, query: str) -> None:
     since = NOW + timedelta(minutes=3)
     assert searched(corpus, query, since=since) == brute_force(corpus, query, since=since)
     assert searched(corpus, query, source="wire") == brute_force(corpus, query, source="wire")
@@ -581,7 +597,7 @@ def test_search_filters(corpus: Archive, query: str) -> None:
         assert searched(corpus, query, limit=limit) == brute_force(corpus, query, limit=limit)
 
 
-def test_search_equals_brute_force_for_compatibility_characters(archive: Archive) -> None:
+def test_search_equals_brute_force_for_compatibility_characters(archive: Storage) -> None:
     archive.store_article(
         article("https://jp.example/1", title="ＮＡＴＯ 首脳会議", summary="ﬁnance ministers"),
         NOW,
@@ -604,7 +620,7 @@ def run(status: str, started: datetime, **extra: Any) -> RunRecord:
     )
 
 
-def test_record_run_tracks_health_and_next_due(archive: Archive) -> None:
+def test_record_run_tracks_health_and_next_due(archive: Storage) -> None:
     due = NOW + timedelta(minutes=15)
     archive.record_run(run("error", NOW, error="refused", error_class="ConnectionRefused"), due)
     state = archive.source_state("wire")

@@ -4,7 +4,8 @@ built the way Scrapy builds it (`from_crawler` on a real crawler) and fed real r
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import closing
 
 import pytest
 from scrapy import Request
@@ -12,7 +13,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
-from crawler.archive import Archive
+from crawler.archive import Storage
 from crawler.clock import utcnow
 from crawler.fetch.context import PassContext
 from crawler.fetch.middlewares.prefetched import PrefetchedMiddleware
@@ -22,8 +23,8 @@ from crawler.fetch.poll import Answer
 from crawler.model import CrawlOptions
 
 
-def test_seen_filter_counts_the_pages_it_drops(tmp_path: Path) -> None:
-    with Archive(tmp_path / "a.db") as archive:
+def test_seen_filter_counts_the_pages_it_drops(open_engine: Callable[[], Storage]) -> None:
+    with closing(open_engine()) as archive:
         archive.mark_seen("https://example.org/known", "s", "off-topic", utcnow())
         ctx = PassContext(archive=archive, sources=[], rules=[], topic=None, options=CrawlOptions())
         crawler = get_crawler(settings_dict={"NEWSWATCH_PASS": ctx})

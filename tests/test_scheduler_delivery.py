@@ -4,11 +4,12 @@ webhook channel against a real receiver, and `deliver_due` with a real archive."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from servers import FixtureSite, WebhookReceiver, free_port, verify_signature
 
-from crawler.archive import AlertIn, Archive, ArticleIn, Delivery
+from crawler.archive import AlertIn, Archive, ArticleIn, Delivery, Storage
 from crawler.clock import iso, parse_iso
 from crawler.model import Channel, Source
 from scheduler.delivery.notify import DeliveryError, Message
@@ -328,40 +329,42 @@ class Clock:
         return self.now
 
 
+STOCKED = ArticleIn(
+    url="https://e.org/nato",
+    source="wire",
+    guid="g1",
+    title="NATO boosts air defence",
+    author="A. Writer",
+    published="2025-06-09T09:00:00Z",
+    language="en",
+    summary="NATO agreed on air defence.",
+    text="NATO ministers agreed on more air defence for the eastern flank.",
+    fingerprint=None,
+)
+
+
 @pytest.fixture
-def stocked(tmp_path: Path) -> Iterator[Archive]:
-    """An archive with one NATO article and an alert queued for the channels "live" and
-    "dead"."""
-    with Archive(tmp_path / "nw.db") as archive:
-        article = ArticleIn(
-            url="https://e.org/nato",
-            source="wire",
-            guid="g1",
-            title="NATO boosts air defence",
-            author="A. Writer",
-            published="2025-06-09T09:00:00Z",
-            language="en",
-            summary="NATO agreed on air defence.",
-            text="NATO ministers agreed on more air defence for the eastern flank.",
-            fingerprint=None,
-        )
-        archive.store_article(
-            article,
-            NOW,
-            lambda _id, _story, _outcome: [
-                AlertIn("air-defence", "live", ("nato", "air defence")),
-                AlertIn("air-defence", "dead", ("nato", "air defence")),
-            ],
-        )
-        yield archive
+def stocked(open_engine: Callable[[], Storage]) -> Storage:
+    """An archive (on each engine) with one NATO article and an alert queued for the channels
+    "live" and "dead"."""
+    archive = open_engine()
+    archive.store_article(
+        STOCKED,
+        NOW,
+        lambda _id, _story, _outcome: [
+            AlertIn("air-defence", "live", ("nato", "air defence")),
+            AlertIn("air-defence", "dead", ("nato", "air defence")),
+        ],
+    )
+    return archive
 
 
-def by_channel(archive: Archive) -> dict[str, Delivery]:
+def by_channel(archive: Storage) -> dict[str, Delivery]:
     return {row.channel: row for row in archive.deliveries()}
 
 
 def test_a_dead_channel_does_not_stop_a_live_one(
-    stocked: Archive, webhook: WebhookReceiver
+    stocked: Storage, webhook: WebhookReceiver
 ) -> None:
     dead_port = free_port()
     channels = {
@@ -395,7 +398,8 @@ def test_a_dead_channel_does_not_stop_a_live_one(
     assert deliver_due(stocked, channels, clock).sent == 0
 
     # the article is edited meanwhile; the retry still sends the frozen bytes, same id
-    stocked.db.execute("UPDATE articles SET title = 'Changed later'")
+    edit = dataclasses.replace(STOCKED, title="Changed later", text="Changed later, NATO said.")
+    assert stocked.store_article(edit, NOW, lambda *_: []).outcome == "edited"
     frozen = dead.payload
     clock.now = NOW + timedelta(seconds=10)
     with WebhookReceiver(port=dead_port) as revived:
@@ -411,7 +415,7 @@ def test_a_dead_channel_does_not_stop_a_live_one(
     assert len(webhook.requests) == 1  # the live one was not sent again
 
 
-def test_retry_after_and_the_end_of_the_window(stocked: Archive) -> None:
+def test_retry_after_and_the_end_of_the_window(stocked: Storage) -> None:
     busy = (503, {"Retry-After": "3600"}, b"busy")
     with WebhookReceiver(responses=[busy]) as one, WebhookReceiver(responses=[busy]) as two:
         channels = {"live": hook(one.url), "dead": hook(two.url)}
@@ -426,7 +430,7 @@ def test_retry_after_and_the_end_of_the_window(stocked: Archive) -> None:
         assert len(one.requests) == 2 and len(two.requests) == 2
 
 
-def test_an_unknown_channel_fails_at_once(stocked: Archive, webhook: WebhookReceiver) -> None:
+def test_an_unknown_channel_fails_at_once(stocked: Storage, webhook: WebhookReceiver) -> None:
     report = deliver_due(stocked, {"live": hook(webhook.url)}, Clock(NOW))
     assert (report.sent, report.failed) == (1, 1)
     dead = by_channel(stocked)["dead"]
@@ -435,7 +439,7 @@ def test_an_unknown_channel_fails_at_once(stocked: Archive, webhook: WebhookRece
 
 
 def test_a_redirecting_receiver_is_retried_not_followed(
-    stocked: Archive, site: FixtureSite
+    stocked: Storage, site: FixtureSite
 ) -> None:
     site.set("/hook", "moved", status=301, headers={"Location": f"{site.url}/elsewhere"})
     channels = {"live": hook(f"{site.url}/hook"), "dead": hook(f"{site.url}/hook")}

@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from nw import command, db_rows, json_out, newswatch, write_config
 from servers import FixtureSite, WebhookReceiver
 from test_cli_stories import WIRE, feed, item, trimmed
 
-from crawler.archive import AlertIn, Archive, ArticleIn
+from crawler.archive import AlertIn, ArticleIn, Storage
 from crawler.decide.alerting import QueuedAlert, collapse
 from scheduler.service.holds import orphaned, process_alive
 
@@ -77,9 +79,11 @@ def _article(n: int) -> ArticleIn:
     )
 
 
-def test_held_alerts_are_not_due_until_their_pass_ends(tmp_path: Path) -> None:
+def test_held_alerts_are_not_due_until_their_pass_ends(
+    open_engine: Callable[[], Storage],
+) -> None:
     alert = AlertIn("air", "hook", ("nato",))
-    with Archive(tmp_path / "a.db") as archive:
+    with closing(open_engine()) as archive:
         held = archive.begin_pass("box:1", NOW, timedelta(seconds=60))
         archive.store_article(_article(1), NOW, lambda *_: [alert], hold=held)
         archive.store_article(_article(2), NOW, lambda *_: [alert])  # no pass: due at once

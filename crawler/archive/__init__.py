@@ -22,9 +22,11 @@ container share one meaning for "seen", "due" and "alerted":
 - ``passes``        the passes holding alerts, with their owner and lease (an orphan's alerts
                     are released by the next delivery round)
 
-The interface (`interface.Storage`, a Protocol split by domain) is what callers use; the
-engine is `sqlite.SqliteArchive` (one writer connection per process, WAL, versioned
-migrations). Errors leave it as the package's own::
+The interface (`interface.Storage`, a Protocol split by domain) is what callers use; there are
+two engines, opened by `open_archive`: `sqlite.SqliteArchive` (the default: one file, one
+writer connection per process, WAL, versioned migrations) and `postgres.PostgresArchive` (one
+PostgreSQL database shared by several nodes, through a connection pool; the same tables, with
+a ``tsvector`` search index instead of FTS5). Errors leave it as the package's own::
 
     CrawlerError
      +-- ArchiveError      the archive cannot be opened or migrated, or is newer than this code
@@ -35,6 +37,8 @@ it returns are typed records (`crawler.records`, made by `rows`), times as UTC d
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from crawler.archive.errors import ArchiveError, StorageError
 from crawler.archive.interface import Storage
@@ -75,6 +79,27 @@ __all__ = [
     "StorageError",
     "Stored",
     "StoryMember",
+    "open_archive",
 ]
 
 Archive = SqliteArchive  # the default engine: `Archive(path)` opens (or creates) the file
+
+
+def open_archive(*, path: str | Path | None = None, url: str | None = None) -> Storage:
+    """Open (creating or migrating it) the archive: the SQLite file at `path`, or the
+    PostgreSQL database at `url` (``postgresql://...``); exactly one of the two.
+
+    The PostgreSQL engine is imported only when asked for, so the SQLite default does not load
+    psycopg."""
+    if (path is None) == (url is None):
+        raise ArchiveError("give the archive's path (SQLite) or its url (PostgreSQL), not both")
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ArchiveError(
+                f"the archive url must start with postgresql:// (got {url.split(':', 1)[0]}:...)"
+            )
+        from crawler.archive.postgres import PostgresArchive
+
+        return PostgresArchive(url)
+    assert path is not None
+    return SqliteArchive(path)

@@ -29,6 +29,7 @@ from crawler.records import (
     AlertIn,
     Article,
     ArticleIn,
+    Claim,
     Delivery,
     DueDigest,
     Pass,
@@ -145,6 +146,18 @@ class MaintenanceStore(Protocol):
     def schema_version(self) -> int: ...
     def transaction(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
+
+
+class ClaimsStore(Protocol):
+    """Claims with leases: each due source worked on by one node at a time (several nodes on
+    one PostgreSQL archive). Offered by the PostgreSQL engine; times are the database's."""
+
+    def claim_due(
+        self, owner: str, sources: Sequence[str], lease: timedelta, limit: int = 100
+    ) -> list[Claim]: ...
+    def renew_claims(self, claims: Sequence[Claim], lease: timedelta) -> list[Claim]: ...
+    def finish_claim(self, claim: Claim, run: RunRecord, next_due: datetime | None) -> bool: ...
+    def release_claim(self, claim: Claim) -> bool: ...
 
 
 class Storage(
