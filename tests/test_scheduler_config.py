@@ -77,6 +77,9 @@ def test_starter_config_loads_where_init_writes_it(tmp_path: Path) -> None:
     assert config.archive_path == tmp_path / "data" / "newswatch.db"
 
 
+EXCLUSIVE = {"archive.url": "# url = "}  # keys the example cannot set beside another
+
+
 def test_example_sets_every_schema_key_and_comments_it() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     lines = locate_keys(text)
@@ -102,6 +105,10 @@ def test_example_sets_every_schema_key_and_comments_it() -> None:
 
     checked = 0
     for pattern, _key in schema_keys():
+        if pattern in EXCLUSIVE:  # set instead of another key: shown commented out
+            assert f"\n{EXCLUSIVE[pattern]}" in text, f"{pattern} is not in config/example.toml"
+            checked += 1
+            continue
         found = places(pattern)
         assert found, f"{pattern} is not set in config/example.toml"
         assert any("#" in text_lines[line - 1] or "#" in text_lines[line - 2] for line in found), (
@@ -547,3 +554,39 @@ def test_format_duration_rejects_negative() -> None:
     with pytest.raises(ValueError):
         format_duration(-1)
     assert format_duration(90.5) == "1m30.5s"
+
+
+# ------------------------------------------------------------------ the archive's engine
+
+
+def test_archive_url_names_a_postgresql_archive_instead_of_a_path(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, '[archive]\nurl = "postgresql://nw:${PGPASSWORD}@db.example.org:5433/news"\n'
+    )
+    config = load(path, environ={"PGPASSWORD": "hunter2-long"})
+    assert config.archive_url == "postgresql://nw:hunter2-long@db.example.org:5433/news"
+    assert config.archive_path is None
+    assert config.archive_label == "postgresql://nw:[secret]@db.example.org:5433/news"
+    default = load(write(tmp_path, "", "other.toml"), environ={})
+    assert (default.archive_url, default.archive_label) == (None, str(default.archive_path))
+
+
+def test_archive_path_and_url_together_are_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[archive]\npath = "nw.db"\nurl = "postgresql://nw@db/news"\n')
+    [problem] = problems_of(path)
+    assert "archive.url" in problem and "both path" in problem and "remove the other" in problem
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://nw:pw-secret@db/news", "postgresql://nw:pw-secret@db", "db.example.org"]
+)
+def test_an_archive_url_that_is_not_postgresql_is_a_config_error(tmp_path: Path, url: str) -> None:
+    [problem] = problems_of(write(tmp_path, f'[archive]\nurl = "{url}"\n'))
+    assert "expected a PostgreSQL URL" in problem
+    assert "pw-secret" not in problem
+
+
+def test_a_blank_archive_url_leaves_the_sqlite_default(tmp_path: Path) -> None:
+    config = load(write(tmp_path, '[archive]\nurl = "${ARCHIVE_URL:-}"\n'), environ={})
+    assert config.archive_url is None
+    assert config.archive_path == tmp_path.parent / "data" / "newswatch.db"

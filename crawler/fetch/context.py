@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crawler.archive import Archive, StorageError
+from crawler.archive import Storage, StorageError
 from crawler.clock import utcnow
 from crawler.fetch.poll import Answer
 from crawler.fetch.workers import stop_fork_server
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PassContext:
-    archive: Archive
+    archive: Storage
     sources: Sequence[Source]
     rules: Sequence[Rule]
     topic: Query | None

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from email.utils import formatdate
 from importlib import resources
@@ -28,7 +29,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from crawler.archive import Archive
 from crawler.clock import utcnow
 from crawler.model import Channel
 from crawler.records import Article, RunRecord
@@ -377,7 +377,7 @@ def run(keep: str | None = None) -> int:
             )
             _say()
             shower = ShowSenders()
-            with Archive(config.archive_path) as archive:
+            with closing(config.open_archive()) as archive:
                 sources = list(config.sources)
                 results: dict[str, RunRecord] = run_on_reactor(
                     lambda: crawl_sources(config, archive, sources)

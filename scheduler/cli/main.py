@@ -10,12 +10,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import CrawlerError
-from crawler.archive import Archive, StorageError
+from crawler.archive import StorageError
 from crawler.clock import iso, iso_or_none, utcnow
 from crawler.query import QueryError, parse
 from crawler.query.search import backtest, search
@@ -87,7 +88,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
     print(
         f"{config.path}: ok ({len(config.sources)} sources, {len(config.rules)} rules, "
-        f"{len(config.channels)} channels; archive {config.archive_path})"
+        f"{len(config.channels)} channels; archive {config.archive_label})"
     )
     return EXIT_OK
 
@@ -104,7 +105,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no source named {', '.join(unknown)} in {config.path}; `newswatch sources` lists them"
         )
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         if args.source:
             sources = [s for s in config.sources if s.name in args.source]
         elif args.all:
@@ -146,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.service.runtime import run_on_reactor
 
     config = _load(args, cached=True)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         service = Service(config, archive)
         run_on_reactor(service.run)
     return EXIT_OK
@@ -162,7 +163,7 @@ def _parse_query(text: str) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     query = _parse_query(args.query)
     config = _load(args)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         found = search(
             archive, query, since=_since(args.since), source=args.source, limit=args.limit
         )
@@ -192,7 +193,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     query = rule.query if rule is not None else _parse_query(args.rule)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         found = backtest(archive, query, _since(args.since), rule.sources if rule else ())
     _print_found(found, args.json)
     return EXIT_OK
@@ -200,7 +201,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     config = _load(args)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         rows = archive.deliveries(status=args.status)
     if args.json:
         _print_json([alert_json(r) for r in rows])
@@ -232,7 +233,7 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
     if args.ids and args.failed:
         raise UsageError("give either delivery IDs or --failed, not both")
     config = _load(args)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         count = archive.retry_deliveries(utcnow(), None if args.failed else args.ids)
     print(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")
     return EXIT_OK
@@ -240,7 +241,7 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     config = _load(args)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         states = archive.source_states()
         last_runs = archive.last_runs()
         recent = archive.articles_since(utcnow() - timedelta(hours=24))
@@ -368,7 +369,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         end = "\n" if done >= total else ""
         print(f"\rrebuilding stories [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
 
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         total = archive.count_articles()
         stories = archive.rebuild_stories(compute, progress)
     print(f"{total} articles in {stories} stories; alert history kept")
@@ -415,7 +416,7 @@ def export_record(article: Article) -> dict[str, Any]:
 def cmd_export(args: argparse.Namespace) -> int:
     config = _load(args)
     since = _since(args.since)
-    with Archive(config.archive_path) as archive:
+    with closing(config.open_archive()) as archive:
         records = (export_record(article) for article in archive.iter_articles(since=since))
         if args.format == "jsonl":
             for record in records:

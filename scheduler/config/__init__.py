@@ -120,11 +120,14 @@ def _load(
 
 
 def _cache_path(config_path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
-    """Where the rules cache of this config's archive is (as `_build` places the archive)."""
+    """Where the rules cache of this config's archive is (as `_build` places the archive); with
+    a PostgreSQL archive (`url`), beside the config file."""
     archive = data.get("archive") if isinstance(data.get("archive"), dict) else {}
+    directory = Path(os.path.abspath(config_path)).parent
+    if isinstance(archive, dict) and archive.get("url") and "path" not in archive:
+        return cache_path(directory / Path(config_path).name)
     raw = archive.get("path", "../data/newswatch.db") if isinstance(archive, dict) else None
     text = expand(raw, environ)[0] if isinstance(raw, str) else "../data/newswatch.db"
-    directory = Path(os.path.abspath(config_path)).parent
     return cache_path(Path(os.path.normpath(directory / Path(text).expanduser())))
 
 

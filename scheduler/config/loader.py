@@ -267,7 +267,12 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
     """Turn checked entries into the model's values (only called when there are no problems)."""
     archive = results["archive"].values
     directory = Path(os.path.abspath(config_path)).parent
-    archive_path = Path(os.path.normpath(directory / Path(archive["path"]).expanduser()))
+    archive_url: str | None = archive["url"]
+    archive_path = (
+        None
+        if archive_url is not None
+        else Path(os.path.normpath(directory / Path(archive["path"]).expanduser()))
+    )
     topic: Entry | None = results["topic"]
     parsed: ParsedQuery | None = topic.values["query"] if topic else None
     sources = []
@@ -310,6 +315,7 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
     return Config(
         path=Path(os.path.abspath(config_path)),
         archive_path=archive_path,
+        archive_url=archive_url,
         keep_days=archive["keep_days"],
         crawl=CrawlOptions(**results["crawl"].values),
         listen=results["service"].values["listen"],

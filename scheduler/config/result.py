@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.archive import Storage, open_archive
 from crawler.model import Channel, CrawlOptions, Rule, Source
 from crawler.query import Query
 from scheduler.config.rulecache import RuleCache
+from scheduler.config.values import without_password
 from scheduler.web.options import WebOptions
 
 
@@ -16,7 +18,8 @@ class Config:
     """The validated config file."""
 
     path: Path  # the config file, absolute
-    archive_path: Path  # absolute
+    archive_path: Path | None  # the SQLite file, absolute; None with archive_url
+    archive_url: str | None  # the PostgreSQL database (`[archive] url`); None: archive_path
     keep_days: int
     crawl: CrawlOptions
     listen: str  # "host:port"
@@ -30,6 +33,20 @@ class Config:
     web: WebOptions | None = field(default=None, repr=False)  # [web]; None: no web view
     # the compiled rules of the last run (`load(..., cached=True)`), beside the archive
     rules_cache: RuleCache | None = field(default=None, compare=False, repr=False)
+
+    def open_archive(self) -> Storage:
+        """Open the archive this config names, on its engine (SQLite or PostgreSQL): the one
+        way every command opens it."""
+        if self.archive_url is not None:
+            return open_archive(url=self.archive_url)
+        return open_archive(path=self.archive_path)
+
+    @property
+    def archive_label(self) -> str:
+        """The archive as messages name it: the SQLite file, or the URL without its password."""
+        if self.archive_url is not None:
+            return without_password(self.archive_url)
+        return str(self.archive_path)
 
     def source(self, name: str) -> Source:
         for source in self.sources:

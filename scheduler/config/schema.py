@@ -29,6 +29,7 @@ from scheduler.config.values import (
     long_secret,
     non_empty,
     one_of,
+    postgres_url,
     query,
     regexes,
     tokens,
@@ -36,6 +37,15 @@ from scheduler.config.values import (
 )
 
 SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "site")
+
+
+def _check_archive(entry: Entry, report: Report) -> None:
+    if "url" in entry.given and "path" in entry.given:
+        report(
+            "url",
+            "both path (an SQLite file) and url (a PostgreSQL database) are set; keep the one "
+            "archive you mean and remove the other",
+        )
 
 
 def _check_source(entry: Entry, report: Report) -> None:
@@ -100,8 +110,17 @@ SCHEMA: tuple[Table, ...] = (
         "where articles are kept",
         (
             Key("path", STRING, "../data/newswatch.db", "SQLite file of the archive", non_empty),
+            Key(
+                "url",
+                STRING,
+                None,
+                "PostgreSQL database of the archive, instead of path",
+                postgres_url,
+                blank_is_unset=True,
+            ),
             Key("keep_days", INTEGER, 0, "prune older articles; 0 keeps all", at_least(0)),
         ),
+        check=_check_archive,
     ),
     Table(
         "crawl",

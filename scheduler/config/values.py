@@ -167,6 +167,26 @@ def http_url(value: str) -> str:
     return value.strip()
 
 
+def postgres_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        shown = json.dumps(without_password(value))
+        raise ValueError(
+            "expected a PostgreSQL URL such as postgresql://newswatch@db.example.org/newswatch "
+            f"(scheme postgresql://, with a database name), got {shown}"
+        )
+    return value.strip()
+
+
+def without_password(value: str) -> str:
+    """A URL as it may be shown: its password masked."""
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return "(not a URL)"
+    return value.replace(f":{password}@", ":[secret]@", 1) if password else value
+
+
 def host_port(value: str) -> str:
     host, colon, port = value.rpartition(":")
     if not colon or not host or not port.isdigit():

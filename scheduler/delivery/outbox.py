@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crawler.archive import Archive
+from crawler.archive import Storage
 from crawler.clock import iso
 from crawler.model import Channel
 from crawler.records import Delivery
@@ -60,7 +60,7 @@ class DeliveryReport:
         self.outcomes.append((rule, row.channel, status))
 
 
-def render(archive: Archive, row: Delivery) -> dict[str, Any]:
+def render(archive: Storage, row: Delivery) -> dict[str, Any]:
     """The payload of an alert row, from the archive as it is now."""
     article = archive.article(row.article_id) if row.article_id is not None else None
     if row.article_id is None or article is None:
@@ -78,7 +78,7 @@ def render(archive: Archive, row: Delivery) -> dict[str, Any]:
     )
 
 
-def make_digests(archive: Archive, clock: Callable[[], datetime]) -> int:
+def make_digests(archive: Storage, clock: Callable[[], datetime]) -> int:
     """Turn the held alerts of every closed period into digest deliveries; how many made."""
     made = 0
     for group in archive.due_digests(clock()):
@@ -131,7 +131,7 @@ class _Outcome:
 
 
 def deliver_due(
-    archive: Archive,
+    archive: Storage,
     channels: Mapping[str, Channel],
     clock: Callable[[], datetime],
     senders: Mapping[str, Sender] | None = None,
@@ -149,7 +149,7 @@ def deliver_due(
 
 
 async def deliver_due_async(
-    archive: Archive,
+    archive: Storage,
     channels: Mapping[str, Channel],
     clock: Callable[[], datetime],
     senders: Mapping[str, Sender] | None = None,
@@ -172,7 +172,7 @@ class _Batch:
 
     def __init__(
         self,
-        archive: Archive,
+        archive: Storage,
         channels: Mapping[str, Channel],
         clock: Callable[[], datetime],
         senders: Mapping[str, Sender] | None,
@@ -258,7 +258,7 @@ class _Batch:
         return self.report
 
 
-def _message(archive: Archive, row: Delivery) -> Message:
+def _message(archive: Storage, row: Delivery) -> Message:
     payload = row.payload
     if payload is None:
         archive.set_payload(row.id, json.dumps(render(archive, row), ensure_ascii=False))
@@ -269,7 +269,7 @@ def _message(archive: Archive, row: Delivery) -> Message:
 
 
 def _record(
-    archive: Archive, outcome: _Outcome, clock: Callable[[], datetime], secrets: tuple[str, ...]
+    archive: Storage, outcome: _Outcome, clock: Callable[[], datetime], secrets: tuple[str, ...]
 ) -> str:
     row, error = outcome.row, outcome.error
     now = clock()

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crawler.archive import Archive, StorageError
+from crawler.archive import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def process_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def release_orphans(archive: Archive, now: datetime) -> int:
+def release_orphans(archive: Storage, now: datetime) -> int:
     """End the passes whose process died; how many (each delivery round asks)."""
     host = socket.gethostname()
     ended = 0
@@ -77,7 +77,7 @@ def release_orphans(archive: Archive, now: datetime) -> int:
 
 
 @asynccontextmanager
-async def holding(archive: Archive, clock: Callable[[], datetime]) -> AsyncIterator[str]:
+async def holding(archive: Storage, clock: Callable[[], datetime]) -> AsyncIterator[str]:
     """A pass that holds its alerts: yields its id; on leaving, its alerts are released."""
     pass_id = archive.begin_pass(owner_here(), clock(), PASS_LEASE)
     renewer = asyncio.ensure_future(_renew(archive, pass_id, clock))
@@ -91,7 +91,7 @@ async def holding(archive: Archive, clock: Callable[[], datetime]) -> AsyncItera
             log.error("could not release the alerts of this pass yet: %s", exc)
 
 
-async def _renew(archive: Archive, pass_id: str, clock: Callable[[], datetime]) -> None:
+async def _renew(archive: Storage, pass_id: str, clock: Callable[[], datetime]) -> None:
     while True:
         await asyncio.sleep(RENEW_SECONDS)
         try:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from crawler.archive import Archive
+from crawler.archive import Storage
 from crawler.clock import utcnow
 from crawler.fetch.context import PassContext
 from crawler.fetch.passes import crawl_pass
@@ -29,7 +29,7 @@ ARCHIVE_RETRY = timedelta(seconds=30)
 
 
 def due_sources(
-    config: Config, archive: Archive, now: datetime, ahead: float = 0.0
+    config: Config, archive: Storage, now: datetime, ahead: float = 0.0
 ) -> list[Source]:
     """The sources due at `now`. With `ahead` (seconds), also those falling due within that
     time, but never earlier than a tenth of their own interval (their schedule's jitter)."""
@@ -44,7 +44,7 @@ def due_sources(
     return due
 
 
-def next_wakeup(config: Config, archive: Archive) -> datetime | None:
+def next_wakeup(config: Config, archive: Storage) -> datetime | None:
     """The earliest recorded due time (None: something has never run, so now)."""
     states = archive.source_states()
     times = []
@@ -58,7 +58,7 @@ def next_wakeup(config: Config, archive: Archive) -> datetime | None:
 
 async def crawl_sources(
     config: Config,
-    archive: Archive,
+    archive: Storage,
     sources: Sequence[Source],
     clock: Callable[[], datetime] = utcnow,
     scrapy_overrides: dict[str, Any] | None = None,

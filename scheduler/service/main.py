@@ -31,7 +31,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from crawler.archive import Archive, StorageError
+from crawler.archive import Storage, StorageError
 from crawler.clock import utcnow
 from crawler.fetch.passes import load_crawl_machinery
 from crawler.query.matcher import RuleIndex
@@ -55,7 +55,7 @@ BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its in
 
 class Service:
     def __init__(
-        self, config: Config, archive: Archive, clock: Callable[[], datetime] = utcnow
+        self, config: Config, archive: Storage, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.config, self.archive, self.clock = config, archive, clock
         self.metrics = Metrics()
@@ -228,7 +228,7 @@ class Service:
             metrics=self.metrics.exposition,
             # the web view reads on a connection of its own, in its own thread: a long search
             # does not hold up the crawl and deliveries on this loop
-            reader=(lambda: Archive(path)) if (path := self.config.archive_path) else None,
+            reader=self.config.open_archive,
         )
 
     # -- life ----------------------------------------------------------------------------
