@@ -138,3 +138,13 @@ def test_a_released_claim_is_due_again_at_once(nodes: Any) -> None:
     assert nodes[0].release_claim(claim) is True
     [again] = nodes[1].claim_due("node-1", ["wire"], LEASE)
     assert again.owner == "node-1"
+
+
+def test_without_names_every_due_source_the_archive_knows_is_claimed(
+    nodes: Any, postgres_url: str
+) -> None:
+    for name in ("a", "b", "c"):
+        nodes[0].register_source(name, "feed", f"https://e.org/{name}")
+    query(postgres_url, "UPDATE sources SET next_due = now() + interval '1 hour' WHERE name = 'b'")
+    assert [c.source for c in nodes[0].claim_due("node-0", None, LEASE)] == ["a", "c"]
+    assert nodes[1].claim_due("node-1", None, LEASE) == []

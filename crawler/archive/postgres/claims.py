@@ -30,31 +30,40 @@ def _claim(row: dict[str, object]) -> Claim:
 
 class ClaimsMixin(SourcesMixin):
     def claim_due(
-        self, owner: str, sources: Sequence[str], lease: timedelta, limit: int = 100
+        self,
+        owner: str,
+        sources: Sequence[str] | None,
+        lease: timedelta,
+        limit: int = 100,
     ) -> list[Claim]:
-        """Lease up to `limit` of `sources` that are due now (never run, or `next_due` and a
-        server's Retry-After passed) and not leased by a node (or their lease ran out), to
-        `owner`; the claims, most overdue first. A source not yet in the archive is added."""
-        with self._transaction():
+        """Lease up to `limit` of `sources` (None: of every source the archive knows) that are
+        due now (never run, or `next_due` and a server's Retry-After passed) and not leased by
+        a node (or their lease ran out), to `owner`; the claims, most overdue first. A source
+        named but not yet in the archive is added."""
+        among, params = "", [owner, lease]
+        if sources is not None:
+            among = "name = ANY(%s::text[]) AND"
+            params.append(list(sources))
+        params.append(limit)
+        if sources is not None:  # one statement of its own: the claim below is one too
             self._execute(
                 "INSERT INTO sources (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                 (list(sources),),
             )
-            rows = self._all(
-                """UPDATE sources SET lease_owner = %s, lease_token = gen_random_uuid()::text,
-                       lease_until = now() + %s
-                   WHERE name IN (
-                       SELECT name FROM sources
-                       WHERE name = ANY(%s::text[])
-                           AND (next_due IS NULL OR next_due <= now())
-                           AND (not_before IS NULL OR not_before <= now())
-                           AND (lease_until IS NULL OR lease_until <= now())
-                       ORDER BY next_due NULLS FIRST, name
-                       LIMIT %s
-                       FOR UPDATE SKIP LOCKED)
-                   RETURNING name, lease_owner, lease_token, lease_until, next_due""",
-                (owner, lease, list(sources), limit),
-            )
+        rows = self._all(
+            f"""UPDATE sources SET lease_owner = %s, lease_token = gen_random_uuid()::text,
+                   lease_until = now() + %s
+               WHERE name IN (
+                   SELECT name FROM sources
+                   WHERE {among} (next_due IS NULL OR next_due <= now())
+                       AND (not_before IS NULL OR not_before <= now())
+                       AND (lease_until IS NULL OR lease_until <= now())
+                   ORDER BY next_due NULLS FIRST, name
+                   LIMIT %s
+                   FOR UPDATE SKIP LOCKED)
+               RETURNING name, lease_owner, lease_token, lease_until, next_due""",
+            params,
+        )
         rows.sort(key=lambda r: (r["next_due"] is not None, r["next_due"] or 0, r["name"]))
         return [_claim(row) for row in rows]
 

@@ -177,7 +177,8 @@ def _migration_2(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ALTER TABLE sources ADD COLUMN lease_owner text")
     conn.execute("ALTER TABLE sources ADD COLUMN lease_token text")
     conn.execute("ALTER TABLE sources ADD COLUMN lease_until timestamptz")
-    conn.execute("CREATE INDEX sources_next_due ON sources (next_due)")
+    # the claim's order: never-run sources first, then the most overdue
+    conn.execute("CREATE INDEX sources_due ON sources (next_due NULLS FIRST, name)")
 
 
 MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_migration_1, _migration_2)
