@@ -4,11 +4,13 @@ SQLite file and a PostgreSQL database (`[archive] url`) give the same answers.""
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from nw import json_out, newswatch, write_config
+from nw import json_out, newswatch, service, write_config
 from servers import FixtureSite, WebhookReceiver, free_port
 
 RULE = """
@@ -127,3 +129,29 @@ def test_a_postgresql_archive_that_does_not_answer_is_one_clear_line(tmp_path: P
     assert "check that the server runs" in crawl.stderr
     assert "pw-secret-1" not in crawl.stderr + crawl.stdout
     assert "Traceback" not in crawl.stderr
+
+
+def test_run_on_postgresql_alerts_once_answers_healthz_and_stops(
+    tmp_path: Path, site: FixtureSite, webhook: WebhookReceiver, postgres_url: str
+) -> None:
+    listen = f"127.0.0.1:{free_port()}"
+    body = f'[archive]\nurl = "{postgres_url}"\n\n[service]\nlisten = "{listen}"\n\n'
+    body += f'[[sources]]\nname = "defence-daily"\nfeed = "{site.url}/feeds/defence.xml"\n'
+    body += 'every = "2s"\n\n' + RULE.format(hook=webhook.url)
+    config = write_config(tmp_path, body)
+    with service(config) as running:
+        try:
+            [alert] = webhook.wait_for(1, timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{running.output()}") from None
+        assert alert.json["article"]["title"] == NATO_TITLE
+        with urllib.request.urlopen(f"http://{listen}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        time.sleep(4)  # polled again (every 2 s): nothing new, nothing sent twice
+        assert running.stop() == 0, running.output()
+    assert "Traceback" not in running.err.read_text()
+    assert len(webhook.requests) == 1
+    runs = json_out(newswatch(config, "sources", "--json"))
+    assert runs[0]["name"] == "defence-daily"
+    deliveries = json_out(newswatch(config, "alerts", "--json"))
+    assert [d["status"] for d in deliveries] == ["sent"]
