@@ -71,29 +71,40 @@ _UPDATED = re.compile(
 )
 _LABEL_WINDOW = 60  # characters before a date searched for its label
 
-# Elements that are no part of the article's own text, by tag or by class/id words.
+# Elements that are no part of the article's own text, by tag or by the words of their class
+# and id ("relatedArticles", "teaser-list", "c-sidebar__item"; camelCase and "lg:" variants
+# split off first). Hard decoys hold other articles' dates (teasers, related, comments,
+# tickers); soft ones are page furniture (sidebars, navigation, share bars, boxes) whose
+# <time> elements inside the article's region may still be its own (a metadata column).
 _SKIP_TAGS = frozenset(
-    ("nav", "aside", "form", "button", "select", "script", "style", "noscript", "template",
-     "iframe", "svg", "figure")
+    ("form", "button", "select", "script", "style", "noscript", "template", "iframe", "svg",
+     "figure")
 )  # fmt: skip
-_DECOY = re.compile(
-    r"related|teaser|recommend|read-?(?:also|more|next)|more-?(?:news|stories|articles|from)|"
-    r"popular|most-?read|trending|sidebar|widget|comment|reply|ticker|breaking|newsletter|"
-    r"promo|sponsor|advert|(?:^|[\s_-])ads?(?:$|[\s_-])|share|social|(?:^|[\s_-])nav|menu|"
-    r"breadcrumb|top-?line|top-?bar|masthead|site-header|header__date|card|(?:^|[\s_-])box|"
-    r"col-side|rail|similar|suggest|latest|recent|lire|leggi|lees-?ook|czytaj|citeste|"
-    r"mehr-?zum|meistgelesen|weitere",
-    re.I,
+_FURNITURE_TAGS = frozenset(("nav", "aside"))
+_HARD_DECOY = re.compile(
+    r"(?:^|[\s_-])(?:related|teaser|recommend|read-?(?:also|more|next)|more-?(?:news|stories|"
+    r"articles|from)|popular|most-?read|trending|comment|repl(?:y|ies)|ticker|breaking|"
+    r"newsletter|promo|sponsor|advert|ads?(?:$|[\s_-])|cards?(?:$|[\s_-])|similar|suggest|"
+    r"latest|recent|lire|leggi|lees-?ook|czytaj|citeste|mehr-?zum|meistgelesen|weitere|"
+    r"header-?date|top-?(?:line|bar)|masthead|site-?header|more-?like)",
 )
-_BLOCK_TAGS = frozenset(
-    ("p", "div", "li", "ul", "ol", "dl", "dd", "dt", "section", "header", "footer", "article",
-     "main", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "tr", "table", "blockquote",
-     "address", "body", "br", "hr")
-)  # fmt: skip
+_SOFT_DECOY = re.compile(
+    r"(?:^|[\s_-])(?:sidebar|side-?bar|rail|widget|share|sharing|social|nav|menu|breadcrumb|"
+    r"box(?:$|[\s_-])|col-?side)",
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Class words saying what a date is: the publication, an update, or a date line of the article
+_CLASS_PUBLISHED = re.compile(r"(?:^|[\s_-])(?:publish|pub-?date|posted|created|first-?pub)")
+_CLASS_UPDATED = re.compile(r"(?:^|[\s_-])(?:updat|modifi|changed|edited|revis)")
+_CLASS_DATE = re.compile(
+    r"(?:^|[\s_-])(?:date|time|byline|dateline|meta|info|datum|fecha|data|czas|dat|stand|"
+    r"posted|publish|details)"
+)
 _LIST_TAGS = frozenset(("ul", "ol", "div", "section", "li", "table", "p", "span"))
 _MAX_LINK_SHARE = 0.5  # a block whose text is mostly link texts is a teaser, not a byline
-_HEADER_BLOCKS = 6  # blocks after the headline read as its byline/dateline, at most
-_BODY_CHARS = 160  # a block this long is the body's first paragraph: the header ends there
+_HEADER_BLOCKS = 8  # blocks after the headline read as its byline/dateline, at most
+_BODY_CHARS = 160  # a block this long is a paragraph: a lead, or the body's first
+_LEAD_BLOCKS = 2  # long blocks before the body's element (standfirst, lead) still in the header
 _DATELINE_START = 40  # a dateline's date starts within this many characters of its paragraph
 _TAIL_BLOCKS = 3  # the article's last blocks, read for "Published on ..." notes
 _TAIL_CHARS = 120  # the tail's blocks are this short ("Published on ...", "Posted <time>")
@@ -264,7 +275,13 @@ def url_date(url: str) -> date | None:
 
 
 def _classes(el: HtmlElement) -> str:
-    return f"{el.get('class') or ''} {el.get('id') or ''}"
+    """The words of the class and id, lower-cased: "c-Sidebar__item lg:px-4" -> "c-sidebar__item
+    px-4" with camelCase split ("relatedArticles" -> "related-articles")."""
+    raw = f"{el.get('class') or ''} {el.get('id') or ''}"
+    if not raw.strip():
+        return ""
+    tokens = (token.rpartition(":")[2] for token in raw.split())
+    return " ".join(_CAMEL.sub("-", token).lower() for token in tokens)
 
 
 class _Lengths:
@@ -299,12 +316,14 @@ class _Lengths:
         return bool(text) and self.linked.get(el, 0) / text > _MAX_LINK_SHARE
 
 
-def _is_decoy(el: HtmlElement, lengths: _Lengths | None = None) -> bool:
+def _is_decoy(el: HtmlElement, lengths: _Lengths | None = None, *, soft: bool = True) -> bool:
+    """Teasers, related blocks, comments, lists of links (hard decoys), and with ``soft`` also
+    page furniture: sidebars, navigation, share bars, boxes."""
     tag = el.tag if isinstance(el.tag, str) else ""
-    if tag in _SKIP_TAGS:
+    if tag in _SKIP_TAGS or (soft and tag in _FURNITURE_TAGS):
         return True
     words = _classes(el)
-    if words.strip() and _DECOY.search(words):
+    if words and (_HARD_DECOY.search(words) or (soft and _SOFT_DECOY.search(words))):
         return True
     if tag in ("ul", "ol"):  # a list whose items are links: teasers, however short
         items = [c for c in el if c.tag == "li"]
@@ -318,17 +337,51 @@ def _text_len(el: HtmlElement) -> int:
     return len("".join(el.itertext()).strip())
 
 
+_TEASER_CHARS = 2500  # a decoy around the headline holding more text is a layout wrapper
+_HEADLINE_CLASS = re.compile(r"(?:^|[\s_-])(?:headline|title|heading)")
+
+
 def _headline(tree: HtmlElement) -> HtmlElement | None:
-    """The longest ``<h1>`` outside navigation, headers of the site and teaser blocks."""
+    """The article's headline: the longest ``<h1>`` outside navigation, breadcrumbs, asides and
+    teasers; when every ``<h1>`` is such (a breadcrumb's last item), the heading elsewhere
+    that repeats its text."""
     best, best_len = None, 0
+    elsewhere: set[str] = set()
     for h1 in tree.iter("h1"):
-        if any(_is_decoy(a) or (a.tag == "header" and a.find(".//nav") is not None)
-               for a in h1.iterancestors()):  # fmt: skip
-            continue
         length = _text_len(h1)
+        if _teaser_or_furniture(h1):
+            if length >= 10:
+                elsewhere.add(_norm(h1))
+            continue
         if length > best_len:
             best, best_len = h1, length
-    return best
+    if best is not None or not elsewhere:
+        return best
+    for el in tree.iter("h2", "h3", "div", "span", "p"):
+        if (
+            (el.tag in ("h2", "h3") or _HEADLINE_CLASS.search(_classes(el)))
+            and _norm(el) in elsewhere
+            and not _teaser_or_furniture(el)
+        ):
+            return el
+    return None
+
+
+def _norm(el: HtmlElement) -> str:
+    return " ".join("".join(el.itertext()).split()).casefold()
+
+
+def _teaser_or_furniture(heading: HtmlElement) -> bool:
+    """A heading inside navigation, an aside or a breadcrumb, or inside a small teaser block
+    (a large one around it is a layout wrapper whose class says "sidebar" or "box")."""
+    for ancestor in heading.iterancestors():
+        if ancestor.tag in _FURNITURE_TAGS or "breadcrumb" in _classes(ancestor):
+            return True
+        if ancestor.tag == "header" and ancestor.find(".//nav") is not None:
+            return True
+        if _is_decoy(ancestor) and _text_len(ancestor) <= _TEASER_CHARS:
+            return True
+    return False
 
 
 def _container(h1: HtmlElement) -> HtmlElement:
@@ -357,11 +410,23 @@ class _Block:
     el: HtmlElement
     text: str
     times: list[tuple[int, HtmlElement]]  # <time> elements and where their text starts
+    dateish: bool = False  # its element's (or an ancestor's) class speaks of a date or byline
+
+
+_INLINE_TAGS = frozenset(
+    ("a", "span", "b", "i", "em", "strong", "time", "small", "abbr", "font", "sup", "sub", "u",
+     "mark", "label", "cite", "q", "s", "bdi", "bdo", "data", "wbr", "br", "img")
+)  # fmt: skip
+_MARKED_CHARS = 200  # class words label the dates of an element holding at most this much text
+# The labels class words give, as text before the element's own: found by _label like words
+_CLASS_MARKS = {"published": " \u27e6publish\u27e7 ", "updated": " \u27e6updated\u27e7 "}
 
 
 def _blocks(container: HtmlElement, h1: HtmlElement) -> list[_Block]:
     """The texts of the container's blocks in document order, decoy subtrees left out (never
-    the headline or what holds it)."""
+    the headline or what holds it). Inside page furniture (a metadata column, a share bar:
+    soft decoys) only ``<time>`` elements and elements whose class speaks of a date are read.
+    An element whose class says "published" or "updated" labels the dates it holds."""
     lengths = _Lengths(container)
     keep = {h1, *h1.iterancestors()}
     blocks: list[_Block] = []
@@ -369,32 +434,46 @@ def _blocks(container: HtmlElement, h1: HtmlElement) -> list[_Block]:
 
     def block_of(el: HtmlElement) -> _Block:
         node = el
-        while node is not container and node.tag not in _BLOCK_TAGS:
+        while node is not container and (not isinstance(node.tag, str) or node.tag in _INLINE_TAGS):
             node = node.getparent()
         if node not in current or current[node] is not blocks[-1]:
             current[node] = _Block(node, "", [])
             blocks.append(current[node])
         return current[node]
 
-    def add(el: HtmlElement, text: str | None) -> None:
+    def add(el: HtmlElement, text: str | None, dateish: bool) -> None:
         if text and text.strip():
             block = block_of(el)
             block.text += " " + " ".join(text.split())
+            block.dateish = block.dateish or dateish
 
-    def walk(el: HtmlElement) -> None:
-        if el not in keep and _is_decoy(el, lengths):
-            return
+    def walk(el: HtmlElement, furniture: bool, dateish: bool) -> None:
+        if el not in keep:
+            if _is_decoy(el, lengths, soft=False):
+                return
+            furniture = furniture or _is_decoy(el, lengths)
+        words = _classes(el)
+        short = lengths.text.get(el, 0) <= _MARKED_CHARS
+        dateish = dateish or (short and bool(words) and bool(_CLASS_DATE.search(words)))
+        readable = not furniture or dateish or el.tag == "time"
+        if readable and short and words:
+            if _CLASS_UPDATED.search(words):
+                add(el, _CLASS_MARKS["updated"], dateish)
+            elif _CLASS_PUBLISHED.search(words):
+                add(el, _CLASS_MARKS["published"], dateish)
         if el.tag == "time":
             block = block_of(el)
             block.times.append((len(block.text), el))
-        add(el, el.text)
+            readable = True
+        if readable:
+            add(el, el.text, dateish)
         for child in el:
             if isinstance(child.tag, str):
-                walk(child)
-            if child.tail and child.tail.strip():
-                add(el, child.tail)
+                walk(child, furniture and el.tag != "time", dateish)
+            if readable and child.tail and child.tail.strip():
+                add(el, child.tail, dateish)
 
-    walk(container)
+    walk(container, False, False)
     return [b for b in blocks if b.text.strip() or b.times]
 
 
@@ -443,20 +522,26 @@ def find_published(tree: HtmlElement, url: str) -> str | None:
     blocks = _blocks(container, h1)
     at = next((i for i, b in enumerate(blocks) if b.el is h1 or h1 in b.el.iterancestors()), 0)
     body_el = _body_element(container)
-    after = 0  # the header's blocks after the headline
+    after = 0  # the header's blocks after the headline: up to the body
+    long_blocks = 0
     for block in blocks[at + 1 : at + 1 + _HEADER_BLOCKS]:
-        if len(block.text) >= _BODY_CHARS or _inside(block.el, body_el):
+        if _inside(block.el, body_el):
             break
+        if len(block.text) >= _BODY_CHARS:
+            long_blocks += 1
+            if body_el is None or long_blocks > _LEAD_BLOCKS:
+                break
         after += 1
     header = blocks[:at] + blocks[at + 1 : at + 1 + after]
     body = blocks[at + 1 + after :]
     tail = [b for b in body[-_TAIL_BLOCKS:] if len(b.text) <= _TAIL_CHARS]
+    dateish = [b for b in body if b.dateish and len(b.text) <= _TAIL_CHARS]
 
     def dates(block: _Block) -> list[Found]:
         return text_dates(block.text, lang, region)
 
-    # 1. labelled as the publication: header, <time>, the article's last short blocks
-    for block in header + [b for b in blocks if b.times] + tail:
+    # 1. labelled as the publication: header, <time>, date lines, the article's last blocks
+    for block in header + [b for b in blocks if b.times] + dateish + tail:
         for found in dates(block):
             if found.label == "published":
                 return found.day.isoformat()
@@ -469,7 +554,7 @@ def find_published(tree: HtmlElement, url: str) -> str | None:
     for block in blocks:
         for offset, el in block.times:
             before = block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()
-            if _label(before) == "updated" or _UPDATED.search(_classes(el).lower()):
+            if _label(before) == "updated" or _UPDATED.search(_classes(el)):
                 continue
             value = _time_value(el, lang, region)
             if value:
@@ -477,8 +562,8 @@ def find_published(tree: HtmlElement, url: str) -> str | None:
     # 3. the URL
     if from_url:
         return from_url.isoformat()
-    # 4. the first unlabelled date of the header
-    for block in header:
+    # 4. the first unlabelled date of the header, then of a date line (by its class)
+    for block in header + dateish:
         for found in dates(block):
             if found.label is None:
                 return found.day.isoformat()
