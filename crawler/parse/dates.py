@@ -36,7 +36,7 @@ from functools import lru_cache
 
 from lxml.html import HtmlElement
 
-__all__ = ["MAX_DATE", "find_published", "text_dates"]
+__all__ = ["MAX_DATE", "explain", "find_published", "pruned", "text_dates", "url_date"]
 
 # The latest plausible date: fixed, so that the answer never depends on the clock.
 MAX_DATE = date(2100, 1, 1)
@@ -46,7 +46,8 @@ _MIN_YEAR = 1990
 # unless the page's own language has it).
 _LANGUAGES = (
     "en", "fr", "de", "es", "it", "nl", "pt", "pl", "ro", "cs", "sk", "uk", "ru", "tr", "sv",
-    "da", "nb", "fi", "hu", "el", "bg", "hr", "sl", "sr", "ca", "lt", "lv", "et",
+    "da", "nb", "fi", "hu", "el", "bg", "hr", "sl", "sr", "ca", "lt", "lv", "et", "sq", "mk",
+    "be", "eu", "gl", "cy", "is", "lb", "ga", "bs", "mt", "fy",
 )  # fmt: skip
 _MONTH_KEYS = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -147,12 +148,15 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     day = r"(?P<day>[0-3]?\d)"
     flags = re.I
     return (
-        # 2026-12-05, 2026/12/05, 2026.12.05.
-        re.compile(r"(?<!\d)" + year + r"\s?[-/.]\s?(?P<mon>[01]?\d)\s?[-/.]\s?" + day + r"(?!\d)"),
+        # 2026-12-05, 2026/12/05, 2026.12.05., 2026年12月5日
+        re.compile(
+            r"(?<!\d)" + year + r"\s?(?:[-/.]|年)\s?(?P<mon>[01]?\d)\s?(?:[-/.]|月)\s?" + day
+            + r"(?!\d)"
+        ),
         # 5 December 2026, 5. Dezember 2026, 5 de diciembre de 2026, 1er mars 2026, 5th of May
         re.compile(
-            r"(?<!\d)" + day + r"(?:st|nd|rd|th|er|º|\.)?\s*(?:de\s+|of\s+)?" + month
-            + r",?\s*(?:de\s+|del\s+)?" + year,
+            r"(?<!\d)" + day + r"(?:st|nd|rd|th|er|º|\.)?[\s-]*(?:de\s+|of\s+)?" + month
+            + r",?[\s-]*(?:de\s+|del\s+)?" + year,
             flags,
         ),
         # December 5, 2026; Dec. 5 2026
@@ -163,6 +167,8 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
         re.compile(
             r"(?<![\d.])(?P<a>[0-3]?\d)\s?(?P<sep>[./-])\s?(?P<b>[0-3]?\d)\s?(?P=sep)\s?" + year
         ),
+        # 27.04.24: a two-digit year, taken only when labelled ("Veröffentlicht am 27.04.24")
+        re.compile(r"(?<![\d.])(?P<a>[0-3]?\d)\.(?P<b>[01]?\d)\.(?P<year>\d\d)(?![\d.]|\s?[:h]\d)"),
     )  # fmt: skip
 
 
@@ -185,20 +191,22 @@ def text_dates(text: str, lang: str | None = None, region: str | None = None) ->
     >>> [(f.day.isoformat(), f.label) for f in text_dates("Publié le 12 oct. 2026, màj 13/10/2026")]
     [('2026-10-12', 'published'), ('2026-10-13', 'updated')]
     """
-    spans: list[tuple[int, int, date]] = []
+    spans: list[tuple[int, int, date, bool]] = []
     for kind, pattern in enumerate(_patterns()):
         for match in pattern.finditer(text):
-            if any(s < match.end() and match.start() < e for s, e, _ in spans):
+            if any(s < match.end() and match.start() < e for s, e, _, _ in spans):
                 continue  # overlaps a date already found by an earlier pattern
             day = _to_date(kind, match, lang, region)
             if day is not None:
-                spans.append((match.start(), match.end(), day))
+                spans.append((match.start(), match.end(), day, kind == _SHORT_YEAR))
     spans.sort()
     found: list[Found] = []
     previous_end = 0
-    for start, end, day in spans:
+    for start, end, day, short_year in spans:
         before = text[max(previous_end, start - _LABEL_WINDOW) : start].lower()
-        found.append(Found(day, start, end, _label(before)))
+        label = _label(before)
+        if label is not None or not short_year:
+            found.append(Found(day, start, end, label))
         previous_end = end
     return found
 
@@ -213,13 +221,18 @@ def _label(before: str) -> str | None:
     return best[1]
 
 
+_SHORT_YEAR = 5  # the pattern of dd.mm.yy
+
+
 def _to_date(kind: int, match: re.Match[str], lang: str | None, region: str | None) -> date | None:
     year = int(match["year"])
+    if kind == _SHORT_YEAR:
+        year += 2000
     if kind == 0:
         month, day = int(match["mon"]), int(match["day"])
-    elif kind == 4:
+    elif kind in (4, _SHORT_YEAR):
         a, b = int(match["a"]), int(match["b"])
-        if match["sep"] == "/" and lang in (None, "en"):
+        if kind == 4 and match["sep"] == "/" and lang in (None, "en"):
             if region == "US" or (b > 12 >= a and region is None):
                 a, b = b, a  # month first
             elif region is None and a <= 12 and b <= 12 and a != b:
@@ -343,43 +356,74 @@ _HEADLINE_CLASS = re.compile(r"(?:^|[\s_-])(?:headline|title|heading)")
 
 def _headline(tree: HtmlElement) -> HtmlElement | None:
     """The article's headline: the longest ``<h1>`` outside navigation, breadcrumbs, asides and
-    teasers; when every ``<h1>`` is such (a breadcrumb's last item), the heading elsewhere
-    that repeats its text."""
+    teasers (a page's only ``<h1>``, when it repeats the title, even in a "card"); when there
+    is none (every ``<h1>`` is a breadcrumb's last item, or the page has none), the first
+    ``<h2>``, ``<h3>`` or element of a headline class that shares most of its words with the
+    breadcrumb's ``<h1>``, ``og:title`` or ``<title>``."""
+    titles: list[set[str]] = []
+    for el in tree.iter("meta", "title"):
+        if el.tag == "title" or el.get("property") in ("og:title", "twitter:title"):
+            titles.append(_words(el.get("content") or el.text_content() or ""))
+    h1s = list(tree.iter("h1"))
     best, best_len = None, 0
-    elsewhere: set[str] = set()
-    for h1 in tree.iter("h1"):
+    targets = [t for t in titles if len(t) >= _HEADLINE_WORDS]
+    for h1 in h1s:
         length = _text_len(h1)
-        if _teaser_or_furniture(h1):
-            if length >= 10:
-                elsewhere.add(_norm(h1))
+        only = len(h1s) == 1 and _like(_words(_norm(h1)), targets)
+        if _teaser_or_furniture(h1, teasers=not only):
+            targets.append(_words(_norm(h1)))
             continue
         if length > best_len:
             best, best_len = h1, length
-    if best is not None or not elsewhere:
+    if best is not None:
         return best
-    for el in tree.iter("h2", "h3", "div", "span", "p"):
-        if (
-            (el.tag in ("h2", "h3") or _HEADLINE_CLASS.search(_classes(el)))
-            and _norm(el) in elsewhere
-            and not _teaser_or_furniture(el)
-        ):
+    targets = [t for t in targets if len(t) >= _HEADLINE_WORDS]
+    for el in tree.iter("h2", "h3", "div", "span", "p", "header"):
+        if el.tag not in ("h2", "h3") and not _HEADLINE_CLASS.search(_classes(el)):
+            continue
+        words = _words(_norm(el))
+        if not _HEADLINE_WORDS <= len(words) <= _HEADLINE_MAX_WORDS:
+            continue
+        if _like(words, targets) and not _teaser_or_furniture(el):
             return el
     return None
+
+
+def _like(words: set[str], targets: list[set[str]]) -> bool:
+    """Most of a heading's words (at least three) are a title's."""
+    return any(
+        len(words & t) >= max(_HEADLINE_WORDS, _HEADLINE_SHARE * len(words)) for t in targets
+    )
+
+
+_HEADLINE_WORDS = 3  # a headline found by its words has at least this many
+_HEADLINE_MAX_WORDS = 60
+_HEADLINE_SHARE = 0.5  # of its words in the title's
+_WORD = re.compile(r"\w\w+")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
 
 
 def _norm(el: HtmlElement) -> str:
     return " ".join("".join(el.itertext()).split()).casefold()
 
 
-def _teaser_or_furniture(heading: HtmlElement) -> bool:
-    """A heading inside navigation, an aside or a breadcrumb, or inside a small teaser block
-    (a large one around it is a layout wrapper whose class says "sidebar" or "box")."""
+_SITE_NAV_LINKS = 5  # a <header> holding a <nav> with this many links is the site's header
+
+
+def _teaser_or_furniture(heading: HtmlElement, *, teasers: bool = True) -> bool:
+    """A heading inside navigation, an aside, a breadcrumb or the site's header, or (with
+    ``teasers``) inside a small teaser block (a large one around it is a layout wrapper)."""
     for ancestor in heading.iterancestors():
         if ancestor.tag in _FURNITURE_TAGS or "breadcrumb" in _classes(ancestor):
             return True
-        if ancestor.tag == "header" and ancestor.find(".//nav") is not None:
+        if ancestor.tag == "header" and any(
+            len(nav.findall(".//a")) >= _SITE_NAV_LINKS for nav in ancestor.iter("nav")
+        ):
             return True
-        if _is_decoy(ancestor) and _text_len(ancestor) <= _TEASER_CHARS:
+        if teasers and _is_decoy(ancestor, soft=False) and _text_len(ancestor) <= _TEASER_CHARS:
             return True
     return False
 
@@ -513,11 +557,20 @@ def pruned(tree: HtmlElement) -> HtmlElement:
 def find_published(tree: HtmlElement, url: str) -> str | None:
     """The page's publication date as ``YYYY-MM-DD`` (or the ``<time datetime>`` value when
     one says so), None when the page shows none. See the module docstring for the order."""
+    return explain(tree, url)[0]
+
+
+def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
+    """``find_published``'s answer and the step that gave it ("labelled", "time", "url",
+    "page-time", "header", "dateish", "dateline", "tail" or "none")."""
     lang, region = _language(tree)
     h1 = _headline(tree)
     from_url = url_date(url)
     if h1 is None:
-        return from_url.isoformat() if from_url else None
+        if from_url:
+            return from_url.isoformat(), "url"
+        value = _page_time(tree, None, lang, region)
+        return (value, "page-time") if value else (None, "none")
     container = _container(h1)
     blocks = _blocks(container, h1)
     at = next((i for i, b in enumerate(blocks) if b.el is h1 or h1 in b.el.iterancestors()), 0)
@@ -544,12 +597,12 @@ def find_published(tree: HtmlElement, url: str) -> str | None:
     for block in header + [b for b in blocks if b.times] + dateish + tail:
         for found in dates(block):
             if found.label == "published":
-                return found.day.isoformat()
+                return found.day.isoformat(), "labelled"
         for offset, el in block.times:
             if _label(block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()) == "published":
                 value = _time_value(el, lang, region)
                 if value:
-                    return value
+                    return value, "labelled"
     # 2. a <time> element not labelled as an update
     for block in blocks:
         for offset, el in block.times:
@@ -558,25 +611,69 @@ def find_published(tree: HtmlElement, url: str) -> str | None:
                 continue
             value = _time_value(el, lang, region)
             if value:
-                return value
+                return value, "time"
     # 3. the URL
     if from_url:
-        return from_url.isoformat()
-    # 4. the first unlabelled date of the header, then of a date line (by its class)
-    for block in header + dateish:
-        for found in dates(block):
-            if found.label is None:
-                return found.day.isoformat()
-    # 5. a dateline opening the body, or a short line that is little more than a date
+        return from_url.isoformat(), "url"
+    # 4. a <time> of the page elsewhere, after the headline, outside teasers and site furniture
+    value = _page_time(tree, h1, lang, region)
+    if value:
+        return value, "page-time"
+    # 5. the first unlabelled date of the header's short lines, then of a date line (by class)
+    for step, lines in (("header", header), ("dateish", dateish)):
+        for block in lines:
+            if len(block.text) >= _BODY_CHARS:
+                continue  # a lead or standfirst: its dates are events
+            for found in dates(block):
+                if found.label is None:
+                    return found.day.isoformat(), step
+    # 6. a dateline opening the body, or a short line that is little more than a date
     for block in body[:1]:
         for found in dates(block)[:1]:
             if found.label is None and found.start < _DATELINE_START:
-                return found.day.isoformat()
+                return found.day.isoformat(), "dateline"
     for block in tail:
         for found in dates(block):
             if found.label is None and len(block.text) - (found.end - found.start) <= _DATE_LINE:
-                return found.day.isoformat()
+                return found.day.isoformat(), "tail"
+    return None, "none"
+
+
+def _page_time(
+    tree: HtmlElement, h1: HtmlElement | None, lang: str | None, region: str | None
+) -> str | None:
+    """The first ``<time>`` after the headline (anywhere, without one) that no teaser, link,
+    list of links, sidebar, aside, site header or footer holds, not labelled an update."""
+    seen_h1 = h1 is None
+    for el in tree.iter():
+        if el is h1:
+            seen_h1 = True
+        if el.tag != "time" or not seen_h1:
+            continue
+        if _UPDATED.search(_classes(el)) or _in_teaser_or_site_furniture(el):
+            continue
+        parent = el.getparent()
+        before = (parent.text_content() if parent is not None else "").split(el.text or "\0")[0]
+        if _label(before[-_LABEL_WINDOW:].lower()) == "updated":
+            continue
+        value = _time_value(el, lang, region)
+        if value:
+            return value
     return None
+
+
+def _in_teaser_or_site_furniture(el: HtmlElement) -> bool:
+    for ancestor in el.iterancestors():
+        tag = ancestor.tag
+        if tag == "a" or _is_decoy(ancestor):
+            return True
+        if tag == "footer" and not any(a.tag == "article" for a in ancestor.iterancestors()):
+            return True
+        if tag == "header" and any(
+            len(nav.findall(".//a")) >= _SITE_NAV_LINKS for nav in ancestor.iter("nav")
+        ):
+            return True
+    return False
 
 
 def _inside(el: HtmlElement, ancestor: HtmlElement | None) -> bool:
