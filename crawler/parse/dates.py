@@ -54,6 +54,13 @@ _MONTH_KEYS = (
     "october", "november", "december",
 )  # fmt: skip
 _ROMAN = re.compile(r"^[ivxl]+$")
+# Genitive month names dateparser's locale data lacks ("6. oktobra 2026" in Slovene)
+_EXTRA_MONTHS = {
+    "sl": "januarja februarja marca aprila maja junija julija avgusta septembra oktobra "
+    "novembra decembra",
+    "sr": "januara februara marta aprila maja juna jula avgusta septembra oktobra novembra "
+    "decembra",
+}
 
 # Labels before a date. Lower-cased, matched in the text between the previous date and this one.
 _PUBLISHED = re.compile(
@@ -106,7 +113,15 @@ _MAX_LINK_SHARE = 0.5  # a block whose text is mostly link texts is a teaser, no
 _HEADER_BLOCKS = 8  # blocks after the headline read as its byline/dateline, at most
 _BODY_CHARS = 160  # a block this long is a paragraph: a lead, or the body's first
 _LEAD_BLOCKS = 2  # long blocks before the body's element (standfirst, lead) still in the header
-_DATELINE_START = 40  # a dateline's date starts within this many characters of its paragraph
+# A dateline: a place (a few words, a comma) or nothing before the date, a dash, colon or
+# agency soon after it ("BRUSSELS, 5 December 2026 —", "Madrid, 5 de diciembre (EFE) -")
+_DATELINE = re.compile(
+    r"^\s*(?:(?:[^\W\d_][^\W\d_.'’-]*[\s./’'-]*){1,4},\s*(?:[^\W\d_]{1,4}\s+)?)?$"
+)
+_DATELINE_END = re.compile(r"^[^.!?]{0,25}?[—–:|(-]")
+_DATELINE_REST = 40
+_BYLINE_WORDS = 8  # words beside the date in a byline or date line, at most
+_SENTENCE = re.compile(r"[^\W\d_]{3,}[.!?]\s+[^\W\d_]")  # "... elever. Kommunen ..."
 _TAIL_BLOCKS = 3  # the article's last blocks, read for "Published on ..." notes
 _TAIL_CHARS = 120  # the tail's blocks are this short ("Published on ...", "Posted <time>")
 _DATE_LINE = 30  # an unlabelled date in the tail: at most this many other characters
@@ -135,6 +150,8 @@ def _month_tables() -> dict[str, dict[str, int]]:
                 word = _fold(name)
                 if len(word) >= 3 and word.isalpha() and not _ROMAN.match(word):
                     table.setdefault(word, number)
+        for number, word in enumerate(_EXTRA_MONTHS.get(lang, "").split(), 1):
+            table.setdefault(word, number)
         tables[lang] = table
     return tables
 
@@ -161,8 +178,11 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
         ),
         # December 5, 2026; Dec. 5 2026
         re.compile(r"(?<![^\W\d_])" + month + r"\s+" + day + r"(?:st|nd|rd|th)?,?\s+" + year, re.I),
-        # 2026. május 6. (year first, Hungarian)
-        re.compile(r"(?<!\d)" + year + r"\.?\s+" + month + r"\s+" + day + r"(?!\d)", flags),
+        # 2026. május 6. (Hungarian), 2026 m. spalio 7 d. (Lithuanian), 2026. gada 7. oktobris
+        re.compile(
+            r"(?<!\d)" + year + r"\.?\s+(?:m\.\s+)?" + month + r"\s+" + day + r"(?!\d)", flags
+        ),
+        re.compile(r"(?<!\d)" + year + r"\.\s+gada\s+" + day + r"\.\s+" + month, flags),
         # 05.12.2026, 12. 5. 2026, 05/12/2026, 05-12-2026
         re.compile(
             r"(?<![\d.])(?P<a>[0-3]?\d)\s?(?P<sep>[./-])\s?(?P<b>[0-3]?\d)\s?(?P=sep)\s?" + year
@@ -221,7 +241,8 @@ def _label(before: str) -> str | None:
     return best[1]
 
 
-_SHORT_YEAR = 5  # the pattern of dd.mm.yy
+_NUMERIC = 5  # the pattern of 05.12.2026, 05/12/2026
+_SHORT_YEAR = 6  # the pattern of dd.mm.yy
 
 
 def _to_date(kind: int, match: re.Match[str], lang: str | None, region: str | None) -> date | None:
@@ -230,9 +251,9 @@ def _to_date(kind: int, match: re.Match[str], lang: str | None, region: str | No
         year += 2000
     if kind == 0:
         month, day = int(match["mon"]), int(match["day"])
-    elif kind in (4, _SHORT_YEAR):
+    elif kind in (_NUMERIC, _SHORT_YEAR):
         a, b = int(match["a"]), int(match["b"])
-        if kind == 4 and match["sep"] == "/" and lang in (None, "en"):
+        if kind == _NUMERIC and match["sep"] == "/" and lang in (None, "en"):
             if region == "US" or (b > 12 >= a and region is None):
                 a, b = b, a  # month first
             elif region is None and a <= 12 and b <= 12 and a != b:
@@ -307,10 +328,12 @@ class _Lengths:
         self._measure(root, False)
 
     def _measure(self, el: HtmlElement, in_link: bool) -> tuple[int, int, int]:
-        is_link = in_link or el.tag == "a"
+        # a link around a <time> is a permalink of a byline ("Posted on <a><time>"), no teaser
+        link = el.tag == "a" and el.find(".//time") is None
+        is_link = in_link or link
         text = len((el.text or "").strip())
         linked = text if is_link else 0
-        links = 1 if el.tag == "a" else 0
+        links = 1 if link else 0
         for child in el:
             if not isinstance(child.tag, str):
                 continue
@@ -622,16 +645,16 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     # 5. the first unlabelled date of the header's short lines, then of a date line (by class)
     for step, lines in (("header", header), ("dateish", dateish)):
         for block in lines:
-            if len(block.text) >= _BODY_CHARS:
-                continue  # a lead or standfirst: its dates are events
             for found in dates(block):
-                if found.label is None:
+                if found.label is None and _byline_like(block.text, found):
                     return found.day.isoformat(), step
     # 6. a dateline opening the body, or a short line that is little more than a date
     for block in body[:1]:
         for found in dates(block)[:1]:
-            if found.label is None and found.start < _DATELINE_START:
-                return found.day.isoformat(), "dateline"
+            if found.label is None and _DATELINE.match(block.text[: found.start]):
+                rest = block.text[found.end : found.end + _DATELINE_REST]
+                if _DATELINE_END.search(rest):
+                    return found.day.isoformat(), "dateline"
     for block in tail:
         for found in dates(block):
             if found.label is None and len(block.text) - (found.end - found.start) <= _DATE_LINE:
@@ -674,6 +697,14 @@ def _in_teaser_or_site_furniture(el: HtmlElement) -> bool:
         ):
             return True
     return False
+
+
+def _byline_like(text: str, found: Found) -> bool:
+    """A line that is little more than the date: a byline or date line, not a sentence of a
+    lead ("Die Stadt beschloss den Bau am 12. Mai 2024.")."""
+    rest = text[: found.start] + " " + text[found.end :]
+    words = [w for w in _WORD.findall(rest) if not w.isdigit()]
+    return len(words) <= _BYLINE_WORDS and not _SENTENCE.search(rest) and len(text) < _BODY_CHARS
 
 
 def _inside(el: HtmlElement, ancestor: HtmlElement | None) -> bool:
