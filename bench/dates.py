@@ -145,12 +145,12 @@ def real_pages(data_dir: Path, verbose: bool) -> None:
     for keep_time in (True, False):
         what = "<time datetime> kept" if keep_time else "<time datetime> stripped too"
         print(f"\nreal pages, date metadata stripped ({what}): right / wrong / none")
-        print(f"{'':<44}{'newswatch':>18}{'bare trafilatura':>20}")
+        print(f"{'':<58}{'newswatch':>16}{'bare trafilatura':>18}")
         runs = stripped_runs(fundus + aeb, keep_time)
         for name, subset in sets.items():
             cells = [" / ".join(map(str, real_counts(subset, got))) for got in runs]
             label = f"{name} ({len(subset)} pages, {publishers[name]} publishers)"
-            print(f"{label:<44}{cells[0]:>18}{cells[1]:>20}")
+            print(f"{label:<58}{cells[0]:>16}{cells[1]:>18}")
         if verbose:  # the tuning part only: the held-out pages stay unseen
             for page in sets["fundus, tuned-on publishers"]:
                 ours = (runs[0].get(page.path) or {}).get("published")

@@ -382,7 +382,8 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
     teasers (a page's only ``<h1>``, when it repeats the title, even in a "card"); when there
     is none (every ``<h1>`` is a breadcrumb's last item, or the page has none), the first
     ``<h2>``, ``<h3>`` or element of a headline class that shares most of its words with the
-    breadcrumb's ``<h1>``, ``og:title`` or ``<title>``."""
+    breadcrumb's ``<h1>``, ``og:title`` or ``<title>``; such a heading also wins over an
+    ``<h1>`` of three words or fewer that is not the title (a label: "Article detail")."""
     titles: list[set[str]] = []
     for el in tree.iter("meta", "title"):
         if el.tag == "title" or el.get("property") in ("og:title", "twitter:title"):
@@ -399,7 +400,11 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
         if length > best_len:
             best, best_len = h1, length
     if best is not None:
-        return best
+        words = _words(_norm(best))
+        if len(words) > _WEAK_H1_WORDS or _like(words, targets) or not targets:
+            return best
+        # a label such as "Article detail": the heading that repeats the title, if any
+        targets = [t for t in titles if len(t) >= _HEADLINE_WORDS]
     targets = [t for t in targets if len(t) >= _HEADLINE_WORDS]
     for el in tree.iter("h2", "h3", "div", "span", "p", "header"):
         if el.tag not in ("h2", "h3") and not _HEADLINE_CLASS.search(_classes(el)):
@@ -409,7 +414,7 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
             continue
         if _like(words, targets) and not _teaser_or_furniture(el):
             return el
-    return None
+    return best
 
 
 def _like(words: set[str], targets: list[set[str]]) -> bool:
@@ -420,6 +425,7 @@ def _like(words: set[str], targets: list[set[str]]) -> bool:
 
 
 _HEADLINE_WORDS = 3  # a headline found by its words has at least this many
+_WEAK_H1_WORDS = 3  # an <h1> of this many words or fewer that is not the title is a label
 _HEADLINE_MAX_WORDS = 60
 _HEADLINE_SHARE = 0.5  # of its words in the title's
 _WORD = re.compile(r"\w\w+")
