@@ -14,11 +14,11 @@ its visible text, so that only the text, bylines, the URL and (with ``keep_time`
 - without ``keep_time``, also the ``datetime`` and ``pubdate`` attributes of ``<time>`` (its
   text stays).
 
-Pages are split into publishers used for tuning ``crawler/dates.py`` and held-out publishers
+Pages are split into publishers used for tuning ``crawler/parse/dates.py`` and held-out publishers
 by a hash of the publisher's name (``part_of``), fixed before any tuning: the held-out
 publishers' pages were never looked at one by one (``bench/dates.py --verbose`` lists the
 tuning part only). The article-extraction-benchmark pages (2019, 181 publishers' pages; their
-expected date is the one their own metadata gives, read by ``crawler.extract`` before
+expected date is the one their own metadata gives, read by ``crawler.parse.extract`` before
 stripping) are all held out.
 """
 
@@ -47,7 +47,7 @@ def part_of(publisher: str) -> str:
 
 def strip_date_metadata(html: bytes, *, keep_time: bool) -> bytes:
     """The page without its date metadata (see the module docstring), as UTF-8 HTML."""
-    from crawler.extract import _decode
+    from crawler.parse.extract import _decode
 
     tree = document_fromstring(_decode(html))
     doomed: list[HtmlElement] = []
@@ -76,7 +76,7 @@ def strip_date_metadata(html: bytes, *, keep_time: bool) -> bytes:
 
 def metadata_date(html: bytes) -> str | None:
     """The published date the page's own metadata gives (JSON-LD, meta tags, itemprop)."""
-    from crawler.extract import _choose_published, _decode, _ld_articles, _parse, _read_meta
+    from crawler.parse.extract import _choose_published, _decode, _ld_articles, _parse, _read_meta
 
     tree = _parse(_decode(html))
     if tree is None:

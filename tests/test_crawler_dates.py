@@ -132,3 +132,55 @@ def test_a_teaser_date_is_never_the_published_date() -> None:
     assert find_published(fromstring(html), "https://example.com/news/headline") is None
     dated = html.replace("By A. Writer", "By A. Writer, 5 December 2026")
     assert find_published(fromstring(dated), "https://example.com/news/headline") == "2026-12-05"
+
+
+# --------------------------------------------------------------------------- through `crawl`
+
+NEWS_SITEMAP = """<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}
+</urlset>
+"""
+NEWS_URL = """
+  <url><loc>{site}{path}</loc><news:news><news:publication><news:name>Local</news:name>
+    <news:language>{lang}</news:language></news:publication>
+    <news:publication_date>2026-12-01T08:00:00Z</news:publication_date>
+    <news:title>{name}</news:title></news:news></url>"""
+
+
+def test_crawl_archives_the_date_the_page_shows_and_never_a_teasers(tmp_path: Path) -> None:
+    """A real `newswatch crawl` of a news sitemap whose pages carry no date metadata: the
+    archive keeps the byline's date, the URL's date, and for a page that shows none (only
+    comment, teaser and body dates) the sitemap's publication date."""
+    from nw import newswatch, write_config
+    from servers import FixtureSite
+
+    pages = {  # fixture -> where it is served
+        "n02_de_aside_time_text.html": "/kaernten/lienz/19852382/nur-ein-drittel-der-kinder",
+        "n12_nl_relative_today_url_date.html": "/binnenland/2026/02/02/verlinden-ruilt/",
+        "n11_ro_wordpress_comments_only_dates.html": "/local/parcul-central-renovat",
+        "n13_en_us_magazine_slashed.html": "/news/city-council-approves-budget",
+    }
+    with FixtureSite(None) as site:
+        urls = "".join(
+            NEWS_URL.format(site=site.url, path=path, lang=EXPECTED[name]["lang"], name=name)
+            for name, path in pages.items()
+        )
+        site.set("/sitemap.xml", NEWS_SITEMAP.format(urls=urls), content_type="application/xml")
+        for name, path in pages.items():
+            site.set(path, (DATES / name).read_bytes(), content_type="text/html; charset=utf-8")
+        config = write_config(
+            tmp_path, f'[[sources]]\nname = "local"\nsitemap = "{site.url}/sitemap.xml"\n'
+        )
+        result = newswatch(config, "crawl")
+        assert result.returncode == 0, result.stderr
+        exported = newswatch(config, "export")
+        assert exported.returncode == 0, exported.stderr
+    records = {json.loads(line)["url"]: json.loads(line) for line in exported.stdout.splitlines()}
+    published = {name: records[site.url + path]["published"] for name, path in pages.items()}
+    assert published == {
+        "n02_de_aside_time_text.html": "2025-06-30T00:00:00Z",  # the metadata column's <time>
+        "n12_nl_relative_today_url_date.html": "2026-02-02T00:00:00Z",  # "Vandaag", the URL
+        "n11_ro_wordpress_comments_only_dates.html": "2026-12-01T08:00:00Z",  # the sitemap's
+        "n13_en_us_magazine_slashed.html": "2026-12-05T00:00:00Z",  # "Published 12/05/2026"
+    }
