@@ -104,6 +104,15 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Class words saying what a date is: the publication, an update, or a date line of the article
 _CLASS_PUBLISHED = re.compile(r"(?:^|[\s_-])(?:publish|pub-?date|posted|created|first-?pub)")
 _CLASS_UPDATED = re.compile(r"(?:^|[\s_-])(?:updat|modifi|changed|edited|revis)")
+# WordPress themes mark the post's own date "entry-date updated" or "published updated" (hAtom)
+_CLASS_ENTRY_DATE = re.compile(r"(?:^|[\s_-])(?:entry-date|publish)")
+
+
+def _says_updated(words: str) -> bool:
+    """The class words (``_classes``) call the element an update date."""
+    return bool(_CLASS_UPDATED.search(words)) and not _CLASS_ENTRY_DATE.search(words)
+
+
 _CLASS_DATE = re.compile(
     r"(?:^|[\s_-])(?:date|time|byline|dateline|meta|info|datum|fecha|data|czas|dat|stand|"
     r"posted|publish|details)"
@@ -358,7 +367,7 @@ def _is_decoy(el: HtmlElement, lengths: _Lengths | None = None, *, soft: bool = 
     tag = el.tag if isinstance(el.tag, str) else ""
     if tag in _SKIP_TAGS or (soft and tag in _FURNITURE_TAGS):
         return True
-    words = _classes(el)
+    words = _classes(el) if tag != "time" else ""  # "teaser-stream-time": a teaser's holds it
     if words and (_HARD_DECOY.search(words) or (soft and _SOFT_DECOY.search(words))):
         return True
     if tag in ("ul", "ol"):  # a list whose items are links: teasers, however short
@@ -530,7 +539,7 @@ def _blocks(container: HtmlElement, h1: HtmlElement) -> list[_Block]:
         dateish = dateish or (short and bool(words) and bool(_CLASS_DATE.search(words)))
         readable = not furniture or dateish or el.tag == "time"
         if readable and short and words:
-            if _CLASS_UPDATED.search(words):
+            if _says_updated(words):
                 add(el, _CLASS_MARKS["updated"], dateish)
             elif _CLASS_PUBLISHED.search(words):
                 add(el, _CLASS_MARKS["published"], dateish)
@@ -593,13 +602,14 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     """``find_published``'s answer and the step that gave it ("labelled", "time", "url",
     "page-time", "header", "dateish", "dateline", "tail" or "none")."""
     lang, region = _language(tree)
+    if region is None and lang in (None, "en"):
+        region = _slash_order(tree)
     h1 = _headline(tree)
     from_url = url_date(url)
     if h1 is None:
         if from_url:
             return from_url.isoformat(), "url"
-        value = _page_time(tree, None, lang, region)
-        return (value, "page-time") if value else (None, "none")
+        return _near_headline(tree, None, lang, region)
     container = _container(h1)
     blocks = _blocks(container, h1)
     at = next((i for i, b in enumerate(blocks) if b.el is h1 or h1 in b.el.iterancestors()), 0)
@@ -636,7 +646,7 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     for block in blocks:
         for offset, el in block.times:
             before = block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()
-            if _label(before) == "updated" or _UPDATED.search(_classes(el)):
+            if _label(before) == "updated" or _says_updated(_classes(el)):
                 continue
             value = _time_value(el, lang, region)
             if value:
@@ -645,9 +655,9 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     if from_url:
         return from_url.isoformat(), "url"
     # 4. a <time> of the page elsewhere, after the headline, outside teasers and site furniture
-    value = _page_time(tree, h1, lang, region)
+    value, step = _near_headline(tree, h1, lang, region)
     if value:
-        return value, "page-time"
+        return value, step
     # 5. the first unlabelled date of the header's short lines, then of a date line (by class)
     for step, lines in (("header", header), ("dateish", dateish)):
         for block in lines:
@@ -668,27 +678,73 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     return None, "none"
 
 
-def _page_time(
+_DATE_LINE_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:date|time|dateline|byline|publish|posted|timestamp|datum|fecha|czas)"
+)
+
+
+def _near_headline(
     tree: HtmlElement, h1: HtmlElement | None, lang: str | None, region: str | None
-) -> str | None:
-    """The first ``<time>`` after the headline (anywhere, without one) that no teaser, link,
-    list of links, sidebar, aside, site header or footer holds, not labelled an update."""
-    seen_h1 = h1 is None
-    for el in tree.iter():
-        if el is h1:
-            seen_h1 = True
-        if el.tag != "time" or not seen_h1:
+) -> tuple[str | None, str]:
+    """The date nearest the headline (in document order, before or after it; the first on a
+    page without one) of a ``<time>`` or of a short element whose class says date, time or
+    byline, outside teasers, links, lists of links, sidebars, asides, the site's header and
+    footer; never one labelled an update. What the article's region left out."""
+    h1_at = next((at for at, el in enumerate(tree.iter()) if el is h1), None)
+    best: tuple[int, str, str] | None = None
+    for at, el in enumerate(tree.iter()):
+        if not isinstance(el.tag, str) or el.tag == "a":
             continue
-        if _UPDATED.search(_classes(el)) or _in_teaser_or_site_furniture(el):
+        distance = abs(at - h1_at) if h1_at is not None else at
+        if best is not None and distance >= best[0]:
+            if h1_at is None or at > h1_at:
+                break  # farther on than the best: done
             continue
-        parent = el.getparent()
-        before = (parent.text_content() if parent is not None else "").split(el.text or "\0")[0]
-        if _label(before[-_LABEL_WINDOW:].lower()) == "updated":
-            continue
-        value = _time_value(el, lang, region)
-        if value:
-            return value
+        if el.tag == "time":
+            value, step = _page_time(el, lang, region), "page-time"
+        else:
+            value, step = _page_date_line(el, lang, region), "page-dateish"
+        if value and (best is None or distance < best[0]):
+            best = (distance, value, step)
+    return (best[1], best[2]) if best else (None, "none")
+
+
+def _page_time(el: HtmlElement, lang: str | None, region: str | None) -> str | None:
+    if _says_updated(_classes(el)) or _in_teaser_or_site_furniture(el):
+        return None
+    parent = el.getparent()
+    before = (parent.text_content() if parent is not None else "").split(el.text or "\0")[0]
+    if _label(before[-_LABEL_WINDOW:].lower()) == "updated":
+        return None
+    return _time_value(el, lang, region)
+
+
+def _page_date_line(el: HtmlElement, lang: str | None, region: str | None) -> str | None:
+    words = _classes(el)
+    if not words or not _DATE_LINE_CLASS.search(words) or _says_updated(words):
+        return None
+    text = " ".join("".join(el.itertext()).split())
+    if not text or len(text) > _TAIL_CHARS or _in_teaser_or_site_furniture(el):
+        return None
+    for found in text_dates(text, lang, region):
+        if found.label == "published" or (found.label is None and _byline_like(text, found)):
+            return found.day.isoformat()
     return None
+
+
+_SLASHED = re.compile(r"(?<![\d/])([0-3]?\d)/([0-3]?\d)/(?:19|20)\d\d(?![\d/])")
+
+
+def _slash_order(tree: HtmlElement) -> str | None:
+    """ "US" (month first) or "GB" (day first) when the page's own slashed dates say so
+    ("25/12/2026" anywhere makes "03/02/2026" February 3), else None."""
+    day_first = month_first = False
+    for a, b in _SLASHED.findall(tree.text_content()):
+        day_first = day_first or int(a) > 12 >= int(b)
+        month_first = month_first or int(b) > 12 >= int(a)
+    if day_first == month_first:
+        return None
+    return "GB" if day_first else "US"
 
 
 def _in_teaser_or_site_furniture(el: HtmlElement) -> bool:
