@@ -388,8 +388,8 @@ _HEADLINE_CLASS = re.compile(r"(?:^|[\s_-])(?:headline|title|heading)")
 
 def _headline(tree: HtmlElement) -> HtmlElement | None:
     """The article's headline: the longest ``<h1>`` outside navigation, breadcrumbs, asides and
-    teasers (a page's only ``<h1>``, when it repeats the title, even in a "card"); when there
-    is none (every ``<h1>`` is a breadcrumb's last item, or the page has none), the first
+    teasers (one that repeats the title, even in a "card" or a header with the site's menu);
+    when there is none (every ``<h1>`` is a breadcrumb's last item, or the page has none), the first
     ``<h2>``, ``<h3>`` or element of a headline class that shares most of its words with the
     breadcrumb's ``<h1>``, ``og:title`` or ``<title>``; such a heading also wins over an
     ``<h1>`` of three words or fewer that is not the title (a label: "Article detail")."""
@@ -402,8 +402,8 @@ def _headline(tree: HtmlElement) -> HtmlElement | None:
     targets = [t for t in titles if len(t) >= _HEADLINE_WORDS]
     for h1 in h1s:
         length = _text_len(h1)
-        only = len(h1s) == 1 and _like(_words(_norm(h1)), targets)
-        if _teaser_or_furniture(h1, teasers=not only):
+        titled = _like(_words(_norm(h1)), targets)  # repeats the title: no teaser's heading
+        if _teaser_or_furniture(h1, teasers=not titled, site_header=not titled):
             targets.append(_words(_norm(h1)))
             continue
         if length > best_len:
@@ -451,14 +451,19 @@ def _norm(el: HtmlElement) -> str:
 _SITE_NAV_LINKS = 5  # a <header> holding a <nav> with this many links is the site's header
 
 
-def _teaser_or_furniture(heading: HtmlElement, *, teasers: bool = True) -> bool:
-    """A heading inside navigation, an aside, a breadcrumb or the site's header, or (with
-    ``teasers``) inside a small teaser block (a large one around it is a layout wrapper)."""
+def _teaser_or_furniture(
+    heading: HtmlElement, *, teasers: bool = True, site_header: bool = True
+) -> bool:
+    """A heading inside navigation, an aside, a breadcrumb, or (with ``site_header``) the
+    site's header, or (with ``teasers``) inside a small teaser block (a large one around it
+    is a layout wrapper)."""
     for ancestor in heading.iterancestors():
         if ancestor.tag in _FURNITURE_TAGS or "breadcrumb" in _classes(ancestor):
             return True
-        if ancestor.tag == "header" and any(
-            len(nav.findall(".//a")) >= _SITE_NAV_LINKS for nav in ancestor.iter("nav")
+        if (
+            site_header
+            and ancestor.tag == "header"
+            and any(len(nav.findall(".//a")) >= _SITE_NAV_LINKS for nav in ancestor.iter("nav"))
         ):
             return True
         if teasers and _is_decoy(ancestor, soft=False) and _text_len(ancestor) <= _TEASER_CHARS:
@@ -654,16 +659,16 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     # 3. the URL
     if from_url:
         return from_url.isoformat(), "url"
-    # 4. a <time> of the page elsewhere, after the headline, outside teasers and site furniture
-    value, step = _near_headline(tree, h1, lang, region)
-    if value:
-        return value, step
-    # 5. the first unlabelled date of the header's short lines, then of a date line (by class)
+    # 4. the first unlabelled date of the header's short lines, then of a date line (by class)
     for step, lines in (("header", header), ("dateish", dateish)):
         for block in lines:
             for found in dates(block):
                 if found.label is None and _byline_like(block.text, found):
                     return found.day.isoformat(), step
+    # 5. outside the article's region: the <time> or date line nearest the headline
+    value, step = _near_headline(tree, h1, lang, region)
+    if value:
+        return value, step
     # 6. a dateline opening the body, or a short line that is little more than a date
     for block in body[:1]:
         for found in dates(block)[:1]:
@@ -681,6 +686,9 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
 _DATE_LINE_CLASS = re.compile(
     r"(?:^|[\s_-])(?:date|time|dateline|byline|publish|posted|timestamp|datum|fecha|czas)"
 )
+
+
+_NEAR_ELEMENTS = 40  # a date line of no date class counts this near the headline (elements)
 
 
 def _near_headline(
@@ -703,7 +711,7 @@ def _near_headline(
         if el.tag == "time":
             value, step = _page_time(el, lang, region), "page-time"
         else:
-            value, step = _page_date_line(el, lang, region), "page-dateish"
+            value, step = _page_date_line(el, lang, region, distance), "page-dateish"
         if value and (best is None or distance < best[0]):
             best = (distance, value, step)
     return (best[1], best[2]) if best else (None, "none")
@@ -719,17 +727,32 @@ def _page_time(el: HtmlElement, lang: str | None, region: str | None) -> str | N
     return _time_value(el, lang, region)
 
 
-def _page_date_line(el: HtmlElement, lang: str | None, region: str | None) -> str | None:
+def _page_date_line(
+    el: HtmlElement, lang: str | None, region: str | None, distance: int
+) -> str | None:
+    """The date of a short date line: an element whose class says date, time or byline, or
+    near the headline (``_NEAR_ELEMENTS``) any short block of its own text."""
     words = _classes(el)
-    if not words or not _DATE_LINE_CLASS.search(words) or _says_updated(words):
+    if _says_updated(words):
         return None
+    classed = bool(words and _DATE_LINE_CLASS.search(words))
+    if not classed:
+        own = (el.text or "").strip()
+        if distance > _NEAR_ELEMENTS or el.tag in _INLINE_TAGS or el.tag in _PROSE or not own:
+            return None
     text = " ".join("".join(el.itertext()).split())
     if not text or len(text) > _TAIL_CHARS or _in_teaser_or_site_furniture(el):
         return None
     for found in text_dates(text, lang, region):
-        if found.label == "published" or (found.label is None and _byline_like(text, found)):
+        if found.label == "published":
+            return found.day.isoformat()
+        if found.label is None and _byline_like(text, found, classed or None):
             return found.day.isoformat()
     return None
+
+
+_PROSE = frozenset(("p", "li", "td", "blockquote", "figcaption", "h2", "h3", "h4"))
+_BARE_LINE_WORDS = 4  # words beside the date in a date line known by nothing but its place
 
 
 _SLASHED = re.compile(r"(?<![\d/])([0-3]?\d)/([0-3]?\d)/(?:19|20)\d\d(?![\d/])")
@@ -748,6 +771,8 @@ def _slash_order(tree: HtmlElement) -> str | None:
 
 
 def _in_teaser_or_site_furniture(el: HtmlElement) -> bool:
+    if el.tag != "time" and _is_decoy(el):
+        return True
     for ancestor in el.iterancestors():
         tag = ancestor.tag
         if tag == "a" or _is_decoy(ancestor):
@@ -761,11 +786,15 @@ def _in_teaser_or_site_furniture(el: HtmlElement) -> bool:
     return False
 
 
-def _byline_like(text: str, found: Found) -> bool:
+def _byline_like(text: str, found: Found, classed: bool | None = True) -> bool:
     """A line that is little more than the date: a byline or date line, not a sentence of a
-    lead ("Die Stadt beschloss den Bau am 12. Mai 2024.")."""
+    lead ("Die Stadt beschloss den Bau am 12. Mai 2024."); at most ``_BYLINE_WORDS`` other
+    words, or ``_BARE_LINE_WORDS`` and no full stop when nothing (``classed`` None) but its
+    place says it is one."""
     rest = text[: found.start] + " " + text[found.end :]
     words = [w for w in _WORD.findall(rest) if not w.isdigit()]
+    if classed is None and (len(words) > _BARE_LINE_WORDS or "." in rest.rstrip(" .")):
+        return False
     return len(words) <= _BYLINE_WORDS and not _SENTENCE.search(rest) and len(text) < _BODY_CHARS
 
 
