@@ -614,7 +614,8 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     if h1 is None:
         if from_url:
             return from_url.isoformat(), "url"
-        return _near_headline(tree, None, lang, region)
+        near = _near_headline(tree, None, lang, region, times=True)
+        return near if near[0] else _near_headline(tree, None, lang, region, times=False)
     container = _container(h1)
     blocks = _blocks(container, h1)
     at = next((i for i, b in enumerate(blocks) if b.el is h1 or h1 in b.el.iterancestors()), 0)
@@ -659,14 +660,18 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     # 3. the URL
     if from_url:
         return from_url.isoformat(), "url"
-    # 4. the first unlabelled date of the header's short lines, then of a date line (by class)
+    # 4. outside the article's region: the <time> nearest the headline
+    value, step = _near_headline(tree, h1, lang, region, times=True)
+    if value:
+        return value, step
+    # 5. the first unlabelled date of the header's short lines, then of a date line (by class),
+    # then of a date line outside the region nearest the headline
     for step, lines in (("header", header), ("dateish", dateish)):
         for block in lines:
             for found in dates(block):
                 if found.label is None and _byline_like(block.text, found):
                     return found.day.isoformat(), step
-    # 5. outside the article's region: the <time> or date line nearest the headline
-    value, step = _near_headline(tree, h1, lang, region)
+    value, step = _near_headline(tree, h1, lang, region, times=False)
     if value:
         return value, step
     # 6. a dateline opening the body, or a short line that is little more than a date
@@ -692,12 +697,18 @@ _NEAR_ELEMENTS = 40  # a date line of no date class counts this near the headlin
 
 
 def _near_headline(
-    tree: HtmlElement, h1: HtmlElement | None, lang: str | None, region: str | None
+    tree: HtmlElement,
+    h1: HtmlElement | None,
+    lang: str | None,
+    region: str | None,
+    *,
+    times: bool,
 ) -> tuple[str | None, str]:
     """The date nearest the headline (in document order, before or after it; the first on a
-    page without one) of a ``<time>`` or of a short element whose class says date, time or
-    byline, outside teasers, links, lists of links, sidebars, asides, the site's header and
-    footer; never one labelled an update. What the article's region left out."""
+    page without one) of a ``<time>`` (``times``) or else of a short date line (its class says
+    date, time or byline, or it is a bare line near the headline), outside teasers, links,
+    lists of links, sidebars, asides, the site's header and footer; never one labelled an
+    update. What the article's region left out."""
     h1_at = next((at for at, el in enumerate(tree.iter()) if el is h1), None)
     best: tuple[int, str, str] | None = None
     for at, el in enumerate(tree.iter()):
@@ -708,7 +719,9 @@ def _near_headline(
             if h1_at is None or at > h1_at:
                 break  # farther on than the best: done
             continue
-        if el.tag == "time":
+        if (el.tag == "time") != times:
+            continue
+        if times:
             value, step = _page_time(el, lang, region), "page-time"
         else:
             value, step = _page_date_line(el, lang, region, distance), "page-dateish"
