@@ -90,11 +90,14 @@ _SKIP_TAGS = frozenset(
 )  # fmt: skip
 _FURNITURE_TAGS = frozenset(("nav", "aside"))
 _HARD_DECOY = re.compile(
+    r"(?:^|[\s_-])(?:comment|repl(?:y|ies)|ticker|breaking|newsletter|promo|sponsor|advert|"
+    r"ads?(?:$|[\s_-])|header-?date|top-?(?:line|bar)|masthead|site-?header)",
+)
+# Teaser words name a block of links to other articles: without a link it is none ("card")
+_TEASER_DECOY = re.compile(
     r"(?:^|[\s_-])(?:related|teaser|recommend|read-?(?:also|more|next)|more-?(?:news|stories|"
-    r"articles|from)|popular|most-?read|trending|comment|repl(?:y|ies)|ticker|breaking|"
-    r"newsletter|promo|sponsor|advert|ads?(?:$|[\s_-])|cards?(?:$|[\s_-])|similar|suggest|"
-    r"latest|recent|lire|leggi|lees-?ook|czytaj|citeste|mehr-?zum|meistgelesen|weitere|"
-    r"header-?date|top-?(?:line|bar)|masthead|site-?header|more-?like)",
+    r"articles|from)|popular|most-?read|trending|cards?(?:$|[\s_-])|similar|suggest|latest|"
+    r"recent|lire|leggi|lees-?ook|czytaj|citeste|mehr-?zum|meistgelesen|weitere|more-?like)",
 )
 _SOFT_DECOY = re.compile(
     r"(?:^|[\s_-])(?:sidebar|side-?bar|rail|widget|share|sharing|social|nav|menu|breadcrumb|"
@@ -369,6 +372,8 @@ def _is_decoy(el: HtmlElement, lengths: _Lengths | None = None, *, soft: bool = 
         return True
     words = _classes(el) if tag != "time" else ""  # "teaser-stream-time": a teaser's holds it
     if words and (_HARD_DECOY.search(words) or (soft and _SOFT_DECOY.search(words))):
+        return True
+    if words and _TEASER_DECOY.search(words) and el.find(".//a[@href]") is not None:
         return True
     if tag in ("ul", "ol"):  # a list whose items are links: teasers, however short
         items = [c for c in el if c.tag == "li"]
@@ -675,7 +680,7 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     if value:
         return value, step
     # 6. a dateline opening the body, or a short line that is little more than a date
-    for block in body[:1]:
+    for block in blocks[at + 1 : at + 1 + after] + body[:1]:  # a standfirst, the first paragraph
         for found in dates(block)[:1]:
             if found.label is None and _DATELINE.match(block.text[: found.start]):
                 rest = block.text[found.end : found.end + _DATELINE_REST]
