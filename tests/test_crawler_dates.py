@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml.html import fromstring
+from lxml.html import HtmlElement, fromstring
 
-from crawler.parse.dates import MAX_DATE, find_published, text_dates, url_date
+from crawler.parse.dates import MAX_DATE, explain, find_published, text_dates, url_date
 from crawler.parse.extract import extract_page
 
 DATES = Path(__file__).parent / "fixtures" / "dates"
@@ -76,6 +76,13 @@ def test_published_date_of_each_fixture(name: str) -> None:
         ("12/5/2026", "en", "US", "2026-12-05"),
         ("25/12/2026", "en", None, "2026-12-25"),
         ("12/25/2026", "en", None, "2026-12-25"),
+        ("05-Dec-2026", "en", "GB", "2026-12-05"),
+        ("Objavljeno 6. oktobra 2026", "sl", None, "2026-10-06"),
+        ("2026 m. spalio 7 d.", "lt", None, "2026-10-07"),
+        ("2026. gada 7. oktobris", "lv", None, "2026-10-07"),
+        ("2025年1月14日 01時28分", "ja", None, "2025-01-14"),
+        ("17 dhjetor 2026", "sq", None, "2026-12-17"),
+        ("Veröffentlicht am 27.04.24 um 07:39 Uhr", "de", None, "2024-04-27"),
     ],
 )
 def test_date_expressions(text: str, lang: str | None, region: str | None, day: str) -> None:
@@ -85,6 +92,7 @@ def test_date_expressions(text: str, lang: str | None, region: str | None, day: 
 
 def test_ambiguous_slashed_date_on_a_page_of_unknown_region_is_no_date() -> None:
     assert text_dates("Posted 03/02/2026", "en", None) == []
+    assert text_dates("am 27.04.24 um 07:39 Uhr, Version 1.2.24", "de") == []  # unlabelled yy
     assert text_dates("not a date: 2026 in 5 words, 31.02.2026, 12/12/1850", "en", None) == []
     assert text_dates(f"{MAX_DATE.day}.{MAX_DATE.month}.{MAX_DATE.year}", "de") == []
 
@@ -184,3 +192,107 @@ def test_crawl_archives_the_date_the_page_shows_and_never_a_teasers(tmp_path: Pa
         "n11_ro_wordpress_comments_only_dates.html": "2026-12-01T08:00:00Z",  # the sitemap's
         "n13_en_us_magazine_slashed.html": "2026-12-05T00:00:00Z",  # "Published 12/05/2026"
     }
+
+
+# --------------------------------------------------------------------------- page structures
+
+
+def page(body: str, lang: str = "en", title: str = "Harbour wall repairs begin") -> HtmlElement:
+    return fromstring(
+        f"<html lang='{lang}'><head><title>{title} | Gazette</title></head><body>{body}</body>"
+        "</html>"
+    )
+
+
+BODY = "<div class='body'>" + "<p>The works will take two years and cost a lot.</p>" * 3 + "</div>"
+URL = "https://example.com/news/harbour-wall"
+
+
+def test_explain_names_the_step() -> None:
+    labelled = page(f"<article><h1>Harbour wall repairs begin</h1><p>Published 5 May 2026</p>"
+                    f"{BODY}</article>")  # fmt: skip
+    assert explain(labelled, URL) == ("2026-05-05", "labelled")
+    assert explain(labelled, URL.replace("news/", "news/2026/05/04/")) == ("2026-05-05", "labelled")
+    bare = page(f"<article><h1>Harbour wall repairs begin</h1>{BODY}</article>")
+    assert explain(bare, URL) == (None, "none")
+    assert explain(bare, URL.replace("news/", "news/2026/05/04/")) == ("2026-05-04", "url")
+
+
+def test_the_headline_behind_a_breadcrumb_and_a_label() -> None:
+    crumb = (
+        "<nav class='crumbs'><a href='/'>Home</a><h1>Harbour wall repairs: council votes</h1></nav>"
+        "<article><h2 class='headline'>Harbour wall repairs begin at last</h2>"
+        f"<div class='line'>9 May 2026</div>{BODY}</article>"
+    )
+    assert explain(page(crumb), URL) == ("2026-05-09", "header")
+    label = crumb.replace("<nav class='crumbs'><a href='/'>Home</a><h1>", "<h1>").replace(
+        "council votes</h1></nav>", "</h1>"
+    )
+    label = label.replace("<h1>Harbour wall repairs: </h1>", "<h1>Article detail</h1>")
+    assert explain(page(label), URL) == ("2026-05-09", "header")
+
+
+def test_class_words_label_dates_and_a_lead_is_no_byline() -> None:
+    spans = (
+        "<article><h1>Harbour wall repairs begin</h1><p class='meta'>"
+        "<span class='date-modified'>12 May 2026</span> "
+        f"<span class='date-published'>11 May 2026</span></p>{BODY}</article>"
+    )
+    assert explain(page(spans), URL) == ("2026-05-11", "labelled")
+    only_update = spans.replace("<span class='date-published'>11 May 2026</span>", "")
+    assert explain(page(only_update), URL) == (None, "none")
+    lead = (
+        "<article><h1>Harbour wall repairs begin</h1><p class='lead'>The council agreed "
+        f"the plan. It voted on 12 May 2024.</p>{BODY}</article>"
+    )
+    assert explain(page(lead), URL) == (None, "none")
+
+
+def test_datelines_need_a_place_and_a_dash() -> None:
+    def first_paragraph(text: str) -> tuple[str | None, str]:
+        html = f"<article><h1>Harbour wall repairs begin</h1><div class='body'><p>{text}</p>"
+        return explain(page(html + BODY[18:] + "</article>"), URL)
+
+    assert first_paragraph("LISBONNE, le 3 mars 2026 (AFP) – Le parti est arrivé en tête.") == (
+        "2026-03-03",
+        "dateline",
+    )
+    assert first_paragraph("PORTSMOUTH, 14 November 2026 — Ferries resumed on Saturday.")[0] == (
+        "2026-11-14"
+    )
+    assert first_paragraph("Het werk werd op 14 maart 1999 voor het laatst getoond.") == (
+        None,
+        "none",
+    )
+
+
+def test_slashed_dates_in_the_order_the_page_shows() -> None:
+    html = (
+        "<article><h1>Harbour wall repairs begin</h1><p>Posted 03/02/2026</p>"
+        f"{BODY}<p class='note'>Meeting held 25/01/2026.</p></article>"
+    )
+    assert find_published(page(html), URL) == "2026-02-03"  # 25/01 says day first
+    assert find_published(page(html.replace("25/01/2026", "01/25/2026")), URL) == "2026-03-02"
+
+
+def test_wordpress_permalinked_entry_date() -> None:
+    html = (
+        "<article><h1>Harbour wall repairs begin</h1><div class='entry-meta'><span "
+        "class='posted-on'><a href='/p/1' rel='bookmark'><time class='entry-date updated'>"
+        "5 May 2026</time></a></span> by <a href='/a/sam'>Sam</a></div>"
+        f"{BODY}</article><ul class='related'><li><a href='/x'>Other</a> 4 May 2026</li></ul>"
+    )
+    assert explain(page(html), URL) == ("2026-05-05", "labelled")  # "posted-on"
+    html = html.replace(" class='posted-on'", "")
+    assert explain(page(html), URL) == ("2026-05-05", "time")
+
+
+def test_a_time_near_the_headline_outside_the_article_region() -> None:
+    html = (
+        "<div class='top'><h1>Harbour wall repairs begin</h1></div>"
+        "<div class='meta-col'><time>7 May 2026</time></div>"
+        "<div class='body'>" + "<p>The works will take two years and cost a lot.</p>" * 3 + "</div>"
+        "<aside><time>6 May 2026</time></aside>"
+    )
+    assert explain(page(html), URL)[0] == "2026-05-07"
+    assert explain(page(html.replace("<time>7 May 2026</time>", "")), URL) == (None, "none")
