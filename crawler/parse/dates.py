@@ -1,29 +1,42 @@
 """The published date of an article page from what it shows: bylines, ``<time>``, URL (pure).
 
-``find_published(tree, url)`` runs when the page has no date metadata (``crawler/parse/extract.py``
-asks it after JSON-LD and meta tags). It reads only the article's own region: the container
-of the headline (``<article>``, else the nearest ancestor of the ``<h1>`` holding the body's
-paragraphs), without teaser and "related" blocks, lists and boxes of links, sidebars,
-navigation, comments and tickers. Dates in the body's running text are never taken: they
-speak of other events. In this order:
+``find_published(tree, url)`` runs when the page has no date metadata
+(``crawler/parse/extract.py`` asks it after JSON-LD and meta tags); ``explain`` also names the
+step that answered. The headline is the ``<h1>`` outside navigation, breadcrumbs, asides and
+teasers, else the heading that repeats the title (``og:title``, ``<title>``, a breadcrumb's
+``<h1>``). The article's region is the headline's container (``<article>``, else the nearest
+ancestor holding the body's paragraphs) without teasers, related blocks, lists of links,
+comments and tickers; in its page furniture (a metadata column, a share bar) only ``<time>``
+elements and elements whose class speaks of a date are read. Dates in the body's running text
+are never taken: they speak of other events. In this order:
 
 1. a date labelled as the publication ("Published", "Publié le", "Veröffentlicht am",
-   "Opublikowano", "Опубліковано", "Yayınlanma", ...) in the header (the blocks around the
-   ``<h1>`` before the body), a ``<time>`` element or the article's last blocks;
+   "Opublikowano", "Опубліковано", "Yayınlanma", ..., or a class such as ``date-published``)
+   in the header (the blocks around the headline before the body, a standfirst included), a
+   ``<time>``, a date line (by its class) or the article's last blocks;
 2. a ``<time>`` element of the region not labelled as an update;
 3. a complete date in the URL path (``/2026/12/05/``, ``/2026-12-05/``, ``/20261205/``);
-4. an unlabelled date in the header (a byline or dateline line), the earliest one;
-5. a dateline at the very start of the first paragraph ("BRUSSELS, 5 December 2026 —").
+4. the ``<time>`` nearest the headline outside the region, outside teasers, links, asides,
+   sidebars and the site's header and footer;
+5. an unlabelled date in a byline-like line of the header or a date line (little more than the
+   date: never a sentence of a lead), then such a line near the headline outside the region;
+6. a dateline opening the standfirst or the first paragraph ("BRUSSELS, 5 December 2026 —":
+   a place and a comma before, a dash, colon or agency after), or a short closing line.
 
 Dates labelled as updates ("Updated", "Mis à jour", "Aktualisiert", "Zaktualizowano",
-"Обновлено", ...) are never returned: an update date is a wrong publication date. Date
+"Обновлено", ..., or a class such as ``date-modified``; WordPress's ``entry-date updated`` is
+the post's own date) are never returned: an update date is a wrong publication date. Date
 expressions are found with month names in the European languages of dateparser's locale data
-(nominative, genitive and abbreviated: "5 grudnia 2026", "5 грудня 2026 р.", "5. Dezember
-2026", "December 5, 2026", "2026. május 6."), numeric dates "05.12.2026", "12. 5. 2026",
-"2026-12-05", and slashed dates: day first, except on ``en-US`` pages (``<html lang>``), where
-"03/02/2026" is March 2; a plain ``en`` page's ambiguous slashed date is skipped. Dates after
-``MAX_DATE`` or before 1990 are no dates. No network, clock or environment: the same page
-gives the same answer. Figures: ``bench/dates.py``; docs/benchmarks.md.
+and a few genitives it lacks (nominative, genitive and abbreviated: "5 grudnia 2026", "5 грудня
+2026 р.", "5. Dezember 2026", "December 5, 2026", "6. oktobra 2026"), year-first dates
+("2026. május 6.", "2026 m. spalio 7 d.", "2026. gada 7. oktobris", "2025年1月14日"), numeric
+dates "05.12.2026", "12. 5. 2026", "2026-12-05", "27.04.24" (a two-digit year only when
+labelled), and slashed dates: day first, except on ``en-US`` pages (``<html lang>``), where
+"03/02/2026" is March 2; on a plain ``en`` page the page's own unambiguous slashed dates
+("25/12/2026") decide, else its ambiguous ones are skipped. Relative times ("2 hours ago",
+"Vandaag om 20:07") give no date. Dates after ``MAX_DATE`` or before 1990 are no dates. No
+network, clock or environment: the same page gives the same answer. Figures:
+``bench/dates.py``; docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,53 +44,20 @@ from __future__ import annotations
 import re
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import date
-from functools import lru_cache
 
 from lxml.html import HtmlElement
 
+from crawler.parse.date_text import (
+    LABEL_WINDOW,
+    MAX_DATE,
+    Found,
+    label_of,
+    text_dates,
+    url_date,
+)
+
 __all__ = ["MAX_DATE", "explain", "find_published", "pruned", "text_dates", "url_date"]
 
-# The latest plausible date: fixed, so that the answer never depends on the clock.
-MAX_DATE = date(2100, 1, 1)
-_MIN_YEAR = 1990
-
-# dateparser locales whose month names are read (the first wins for a name two share,
-# unless the page's own language has it).
-_LANGUAGES = (
-    "en", "fr", "de", "es", "it", "nl", "pt", "pl", "ro", "cs", "sk", "uk", "ru", "tr", "sv",
-    "da", "nb", "fi", "hu", "el", "bg", "hr", "sl", "sr", "ca", "lt", "lv", "et", "sq", "mk",
-    "be", "eu", "gl", "cy", "is", "lb", "ga", "bs", "mt", "fy",
-)  # fmt: skip
-_MONTH_KEYS = (
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
-)  # fmt: skip
-_ROMAN = re.compile(r"^[ivxl]+$")
-# Genitive month names dateparser's locale data lacks ("6. oktobra 2026" in Slovene)
-_EXTRA_MONTHS = {
-    "sl": "januarja februarja marca aprila maja junija julija avgusta septembra oktobra "
-    "novembra decembra",
-    "sr": "januara februara marta aprila maja juna jula avgusta septembra oktobra novembra "
-    "decembra",
-}
-
-# Labels before a date. Lower-cased, matched in the text between the previous date and this one.
-_PUBLISHED = re.compile(
-    r"(?<![^\W\d_])(?:publish|posted|created|first\s+published|publié|publiée|paru|veröffentlicht|erstellt|"
-    r"erschienen|publiziert|opublikowano|publikacj|опубліковано|опубликовано|публикац|"
-    r"yayın|yayim|giriş|publicad|pubblicat|publicat|publicării|gepubliceerd|geplaatst|"
-    r"publikováno|vydáno|publikované|publicerad|publiceret|publisert|julkaistu|közzét|"
-    r"megjelent|δημοσιε|objavljeno|objavljen|публикувано|data\s+publikacji)",
-)
-_UPDATED = re.compile(
-    r"(?<![^\W\d_])(?:last\s+updat|updat|modifi|revised|edited|mis\s+à\s+jour|màj|actualisé|aktualisiert|geändert|"
-    r"zaktualizowan|aktualizacj|оновлено|обновлено|обновлён|изменено|güncel|actualizad|"
-    r"aggiornat|aggiornamento|atualizad|actualizat|bijgewerkt|gewijzigd|aktualizován|"
-    r"upraveno|aktualizované|uppdaterad|opdateret|oppdatert|päivitetty|frissítve|módosítva|"
-    r"ενημερώθηκε|ažurirano|ажурирано|обновено)",
-)
-_LABEL_WINDOW = 60  # characters before a date searched for its label
 
 # Elements that are no part of the article's own text, by tag or by the words of their class
 # and id ("relatedArticles", "teaser-list", "c-sidebar__item"; camelCase and "lg:" variants
@@ -138,183 +118,6 @@ _TAIL_BLOCKS = 3  # the article's last blocks, read for "Published on ..." notes
 _TAIL_CHARS = 120  # the tail's blocks are this short ("Published on ...", "Posted <time>")
 _DATE_LINE = 30  # an unlabelled date in the tail: at most this many other characters
 _PARAGRAPH_CHARS = 40  # a <p> this long is a paragraph of the body (for finding the body)
-
-
-# --------------------------------------------------------------------------- date expressions
-
-
-def _fold(word: str) -> str:
-    return word.replace("ı", "i").replace("İ", "i").lower().rstrip(".")
-
-
-@lru_cache(maxsize=1)
-def _month_tables() -> dict[str, dict[str, int]]:
-    """language -> {folded month name -> 1..12}, from dateparser's locale data."""
-    from dateparser.languages.loader import default_loader
-
-    tables: dict[str, dict[str, int]] = {}
-    locales = default_loader.get_locale_map(languages=list(_LANGUAGES))
-    for lang in _LANGUAGES:
-        info = locales[lang].info
-        table: dict[str, int] = {}
-        for number, key in enumerate(_MONTH_KEYS, 1):
-            for name in info.get(key, ()):
-                word = _fold(name)
-                if len(word) >= 3 and word.isalpha() and not _ROMAN.match(word):
-                    table.setdefault(word, number)
-        for number, word in enumerate(_EXTRA_MONTHS.get(lang, "").split(), 1):
-            table.setdefault(word, number)
-        tables[lang] = table
-    return tables
-
-
-@lru_cache(maxsize=1)
-def _patterns() -> tuple[re.Pattern[str], ...]:
-    words = {w for table in _month_tables().values() for w in table}
-    month = "(?P<month>" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
-    month += r"\.?(?![^\W\d_])"
-    year = r"(?P<year>(?:19|20)\d\d)(?!\d)"
-    day = r"(?P<day>[0-3]?\d)"
-    flags = re.I
-    return (
-        # 2026-12-05, 2026/12/05, 2026.12.05., 2026年12月5日
-        re.compile(
-            r"(?<!\d)" + year + r"\s?(?:[-/.]|年)\s?(?P<mon>[01]?\d)\s?(?:[-/.]|月)\s?" + day
-            + r"(?!\d)"
-        ),
-        # 5 December 2026, 5. Dezember 2026, 5 de diciembre de 2026, 1er mars 2026, 5th of May
-        re.compile(
-            r"(?<!\d)" + day + r"(?:st|nd|rd|th|er|º|\.)?[\s-]*(?:de\s+|of\s+)?" + month
-            + r",?[\s-]*(?:de\s+|del\s+)?" + year,
-            flags,
-        ),
-        # December 5, 2026; Dec. 5 2026
-        re.compile(r"(?<![^\W\d_])" + month + r"\s+" + day + r"(?:st|nd|rd|th)?,?\s+" + year, re.I),
-        # 2026. május 6. (Hungarian), 2026 m. spalio 7 d. (Lithuanian), 2026. gada 7. oktobris
-        re.compile(
-            r"(?<!\d)" + year + r"\.?\s+(?:m\.\s+)?" + month + r"\s+" + day + r"(?!\d)", flags
-        ),
-        re.compile(r"(?<!\d)" + year + r"\.\s+gada\s+" + day + r"\.\s+" + month, flags),
-        # 05.12.2026, 12. 5. 2026, 05/12/2026, 05-12-2026
-        re.compile(
-            r"(?<![\d.])(?P<a>[0-3]?\d)\s?(?P<sep>[./-])\s?(?P<b>[0-3]?\d)\s?(?P=sep)\s?" + year
-        ),
-        # 27.04.24: a two-digit year, taken only when labelled ("Veröffentlicht am 27.04.24")
-        re.compile(r"(?<![\d.])(?P<a>[0-3]?\d)\.(?P<b>[01]?\d)\.(?P<year>\d\d)(?![\d.]|\s?[:h]\d)"),
-    )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Found:
-    """A date expression in a text: its day, where it is, and how it is labelled."""
-
-    day: date
-    start: int
-    end: int
-    label: str | None  # "published", "updated" or None
-
-
-def text_dates(text: str, lang: str | None = None, region: str | None = None) -> list[Found]:
-    """The date expressions of ``text`` in order, each with the label just before it.
-
-    ``lang``: the page's ISO 639-1 language (decides month names two languages share);
-    ``region``: its region ("US" reads slashed dates month first).
-
-    >>> [(f.day.isoformat(), f.label) for f in text_dates("Publié le 12 oct. 2026, màj 13/10/2026")]
-    [('2026-10-12', 'published'), ('2026-10-13', 'updated')]
-    """
-    spans: list[tuple[int, int, date, bool]] = []
-    for kind, pattern in enumerate(_patterns()):
-        for match in pattern.finditer(text):
-            if any(s < match.end() and match.start() < e for s, e, _, _ in spans):
-                continue  # overlaps a date already found by an earlier pattern
-            day = _to_date(kind, match, lang, region)
-            if day is not None:
-                spans.append((match.start(), match.end(), day, kind == _SHORT_YEAR))
-    spans.sort()
-    found: list[Found] = []
-    previous_end = 0
-    for start, end, day, short_year in spans:
-        before = text[max(previous_end, start - _LABEL_WINDOW) : start].lower()
-        label = _label(before)
-        if label is not None or not short_year:
-            found.append(Found(day, start, end, label))
-        previous_end = end
-    return found
-
-
-def _label(before: str) -> str | None:
-    """The label nearest the date's end of ``before`` (the text just before a date)."""
-    best: tuple[int, str | None] = (-1, None)
-    for name, pattern in (("published", _PUBLISHED), ("updated", _UPDATED)):
-        for match in pattern.finditer(before):
-            if match.start() > best[0]:
-                best = (match.start(), name)
-    return best[1]
-
-
-_NUMERIC = 5  # the pattern of 05.12.2026, 05/12/2026
-_SHORT_YEAR = 6  # the pattern of dd.mm.yy
-
-
-def _to_date(kind: int, match: re.Match[str], lang: str | None, region: str | None) -> date | None:
-    year = int(match["year"])
-    if kind == _SHORT_YEAR:
-        year += 2000
-    if kind == 0:
-        month, day = int(match["mon"]), int(match["day"])
-    elif kind in (_NUMERIC, _SHORT_YEAR):
-        a, b = int(match["a"]), int(match["b"])
-        if kind == _NUMERIC and match["sep"] == "/" and lang in (None, "en"):
-            if region == "US" or (b > 12 >= a and region is None):
-                a, b = b, a  # month first
-            elif region is None and a <= 12 and b <= 12 and a != b:
-                return None  # "03/02/2026" on a page that does not say where it is from
-        day, month = a, b
-    else:
-        month_number = _month_number(match["month"], lang)
-        if month_number is None:
-            return None
-        month, day = month_number, int(match["day"])
-    try:
-        found = date(year, month, day)
-    except ValueError:
-        return None
-    return found if found.year >= _MIN_YEAR and found < MAX_DATE else None
-
-
-def _month_number(word: str, lang: str | None) -> int | None:
-    tables = _month_tables()
-    folded = _fold(word)
-    if lang in tables and folded in tables[lang]:
-        return tables[lang][folded]
-    for table in tables.values():
-        if folded in table:
-            return table[folded]
-    return None
-
-
-# --------------------------------------------------------------------------- the URL
-
-_URL_DATE = re.compile(
-    r"/((?:19|20)\d\d)[/_-]?(0[1-9]|1[0-2]|[1-9])[/_-](0[1-9]|[12]\d|3[01]|[1-9])(?=[/_.-]|$)"
-    r"|/((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[/_.-]|$)"
-)
-
-
-def url_date(url: str) -> date | None:
-    """A complete date in the URL's path: /2026/12/05/, /2026-12-05/, /20261205/."""
-    path = url.split("?", 1)[0].split("#", 1)[0]
-    path = path.split("://", 1)[-1].partition("/")[2]
-    match = _URL_DATE.search("/" + path)
-    if not match:
-        return None
-    groups = [g for g in match.groups() if g is not None]
-    try:
-        found = date(int(groups[0]), int(groups[1]), int(groups[2]))
-    except ValueError:
-        return None
-    return found if found.year >= _MIN_YEAR and found < MAX_DATE else None
 
 
 # --------------------------------------------------------------------------- the article region
@@ -510,7 +313,7 @@ _INLINE_TAGS = frozenset(
      "mark", "label", "cite", "q", "s", "bdi", "bdo", "data", "wbr", "br", "img")
 )  # fmt: skip
 _MARKED_CHARS = 200  # class words label the dates of an element holding at most this much text
-# The labels class words give, as text before the element's own: found by _label like words
+# The labels class words give, as text before the element's own: found by label_of like words
 _CLASS_MARKS = {"published": " \u27e6publish\u27e7 ", "updated": " \u27e6updated\u27e7 "}
 
 
@@ -649,15 +452,15 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
             if found.label == "published":
                 return found.day.isoformat(), "labelled"
         for offset, el in block.times:
-            if _label(block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()) == "published":
+            if label_of(block.text[max(0, offset - LABEL_WINDOW) : offset].lower()) == "published":
                 value = _time_value(el, lang, region)
                 if value:
                     return value, "labelled"
     # 2. a <time> element not labelled as an update
     for block in blocks:
         for offset, el in block.times:
-            before = block.text[max(0, offset - _LABEL_WINDOW) : offset].lower()
-            if _label(before) == "updated" or _says_updated(_classes(el)):
+            before = block.text[max(0, offset - LABEL_WINDOW) : offset].lower()
+            if label_of(before) == "updated" or _says_updated(_classes(el)):
                 continue
             value = _time_value(el, lang, region)
             if value:
@@ -740,7 +543,7 @@ def _page_time(el: HtmlElement, lang: str | None, region: str | None) -> str | N
         return None
     parent = el.getparent()
     before = (parent.text_content() if parent is not None else "").split(el.text or "\0")[0]
-    if _label(before[-_LABEL_WINDOW:].lower()) == "updated":
+    if label_of(before[-LABEL_WINDOW:].lower()) == "updated":
         return None
     return _time_value(el, lang, region)
 
