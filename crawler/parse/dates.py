@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from copy import deepcopy
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml.html import HtmlElement
 
@@ -126,9 +127,14 @@ _PARAGRAPH_CHARS = 40  # a <p> this long is a paragraph of the body (for finding
 def _classes(el: HtmlElement) -> str:
     """The words of the class and id, lower-cased: "c-Sidebar__item lg:px-4" -> "c-sidebar__item
     px-4" with camelCase split ("relatedArticles" -> "related-articles")."""
-    raw = f"{el.get('class') or ''} {el.get('id') or ''}"
-    if not raw.strip():
+    cls, ident = el.get("class"), el.get("id")
+    if not cls and not ident:
         return ""
+    return _class_words(f"{cls or ''} {ident or ''}")
+
+
+@lru_cache(maxsize=4096)
+def _class_words(raw: str) -> str:
     tokens = (token.rpartition(":")[2] for token in raw.split())
     return " ".join(_CAMEL.sub("-", token).lower() for token in tokens)
 
@@ -443,8 +449,12 @@ def explain(tree: HtmlElement, url: str) -> tuple[str | None, str]:
     tail = [b for b in body[-_TAIL_BLOCKS:] if len(b.text) <= _TAIL_CHARS]
     dateish = [b for b in body if b.dateish and len(b.text) <= _TAIL_CHARS]
 
+    seen: dict[int, list[Found]] = {}
+
     def dates(block: _Block) -> list[Found]:
-        return text_dates(block.text, lang, region)
+        if id(block) not in seen:
+            seen[id(block)] = text_dates(block.text, lang, region)
+        return seen[id(block)]
 
     # 1. labelled as the publication: header, <time>, date lines, the article's last blocks
     for block in header + [b for b in blocks if b.times] + dateish + tail:
