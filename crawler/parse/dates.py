@@ -380,8 +380,9 @@ def _blocks(container: HtmlElement, h1: HtmlElement) -> list[_Block]:
 
 def pruned(tree: HtmlElement) -> HtmlElement:
     """A copy of the page without its decoy blocks (teasers, related, sidebars, navigation,
-    comments, tickers, lists of links) and the site's footers: what htmldate may read once
-    the article's own region said nothing."""
+    comments, tickers, lists of links), the site's footers and the ``<link>`` elements of
+    resources ("/static/2025-09-08T18:44:48-fbafb73/main.css": a deploy's date): what htmldate
+    may read once the article's own region said nothing."""
     copy = deepcopy(tree)
     h1 = _headline(copy)
     keep = {h1, *h1.iterancestors()} if h1 is not None else set()
@@ -403,9 +404,16 @@ def pruned(tree: HtmlElement) -> HtmlElement:
                 doomed.append(child)
             else:
                 stack.append(child)
+    for link in copy.iter("link"):  # stylesheets, fonts, icons: their paths carry build dates
+        rel = set((link.get("rel") or "").lower().split())
+        if not rel & _PAGE_LINKS:
+            doomed.append(link)
     for el in doomed:
         el.drop_tree()  # its tail stays: text of the surroundings
     return copy
+
+
+_PAGE_LINKS = frozenset(("canonical", "alternate", "amphtml", "shortlink"))  # the page's URLs
 
 
 # --------------------------------------------------------------------------- choosing
