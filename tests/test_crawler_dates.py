@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from lxml.html import HtmlElement, fromstring
 
-from crawler.parse.dates import MAX_DATE, explain, find_published, text_dates, url_date
+from crawler.parse.dates import MAX_DATE, explain, find_published, pruned, text_dates, url_date
 from crawler.parse.extract import extract_page
 
 DATES = Path(__file__).parent / "fixtures" / "dates"
@@ -298,3 +298,16 @@ def test_a_time_near_the_headline_outside_the_article_region() -> None:
     )
     assert explain(page(html), URL)[0] == "2026-05-07"
     assert explain(page(html.replace("<time>7 May 2026</time>", "")), URL) == (None, "none")
+
+
+def test_the_page_pruned_for_htmldate_keeps_no_teasers_nor_resource_links() -> None:
+    html = (
+        "<html><head><link rel='preload' href='/static/2025-09-08T18:44:48-ab/main.css'>"
+        "<link rel='canonical' href='https://example.com/news/2026/05/04/harbour'></head><body>"
+        f"<article><h1>Harbour wall repairs begin</h1>{BODY}</article>"
+        "<ul class='related'><li><a href='/x'>Other story</a> 3 May 2026</li></ul></body></html>"
+    )
+    kept = pruned(fromstring(html))
+    assert [link.get("rel") for link in kept.iter("link")] == ["canonical"]
+    assert "Other story" not in kept.text_content()
+    assert "Harbour wall repairs begin" in kept.text_content()
