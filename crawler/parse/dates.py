@@ -406,10 +406,11 @@ def pruned(tree: HtmlElement) -> HtmlElement:
                 stack.append(child)
     for link in copy.iter("link"):  # stylesheets, fonts, icons: their paths carry build dates
         rel = set((link.get("rel") or "").lower().split())
-        if not rel & _PAGE_LINKS:
+        if not rel & _PAGE_LINKS and link not in doomed:
             doomed.append(link)
     for el in doomed:
-        el.drop_tree()  # its tail stays: text of the surroundings
+        if el.getparent() is not None:  # not the root, nor already gone with an ancestor
+            el.drop_tree()  # its tail stays: text of the surroundings
     return copy
 
 
