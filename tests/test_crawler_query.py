@@ -779,6 +779,11 @@ def test_compiled_matching_agrees_with_the_definition_on_random_queries() -> Non
         doc(*(" ".join(rng.choices(_WORDS, k=rng.randint(0, n))) for n in (4, 8, 14)))
         for _ in range(60)
     ]
+    # and without a summary/text boundary, as a Document can be built directly
+    documents += [
+        Document(tuple(rng.choices(_WORDS, k=rng.randint(0, 4))), tuple(rng.choices(_WORDS, k=n)))
+        for n in range(0, 30, 2)
+    ]
     matched = 0
     for query in queries:
         for document in documents:

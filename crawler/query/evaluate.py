@@ -1,16 +1,15 @@
-"""Evaluating a parsed query on an article: `Document` (an article's tokens and, when a phrase,
-prefix or NEAR needs them, positions), the query compiled once into closures, the FTS5
-prefilter, and `Query`. Pure."""
+"""Evaluating a parsed query on an article: `Document` (an article's tokens, its fields as
+strings that a phrase or prefix is searched in, and, when a NEAR needs them, positions), the
+query compiled once into closures, the FTS5 prefilter, and `Query`. Pure."""
 
 from __future__ import annotations
 
 import heapq
 import re
-from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 from crawler.query.nodes import (
     MAX_NEAR_DISTANCE,
@@ -43,9 +42,12 @@ class Document:
     or NEAR never spans the boundary between summary and text (``None``: no boundary).
 
     What matching looks up is built lazily on first use and cached on the instance: the
-    distinct tokens of each field (`words`, `title_words`: whether a word occurs), the position
-    index of each field (only once a phrase, prefix or NEAR needs positions) and the positions
-    of every term looked up, so matching thousands of rules stays cheap.
+    distinct tokens of each field (`words`, `title_words`: whether a word occurs), each field as
+    one string of its tokens between spaces (whether a phrase or prefix occurs is a substring
+    search in it, `_texts`), whether each phrase and prefix looked up occurs (`_hits`), and the
+    positions of each term a NEAR looks up in a field that holds all its terms (`_places`, found
+    in that string). No per-token position index is built. So matching thousands of rules
+    stays cheap.
     """
 
     title: tuple[str, ...]
@@ -77,105 +79,120 @@ class Document:
         return self.title_words | self.body_words
 
     @cached_property
-    def _title_index(self) -> dict[str, list[int]]:
-        return _index(self.title, None)
+    def _texts(self) -> tuple[str, str, int]:
+        """The title and the body, each as its tokens between single spaces with a space at
+        each end, and where the text begins in the body's string.
 
-    @cached_property
-    def _body_index(self) -> dict[str, list[int]]:
-        return _index(self.body, self.summary_length)
-
-    @cached_property
-    def _vocabularies(self) -> dict[str, list[str]]:
-        """Per field, the distinct tokens sorted (prefix lookups bisect into them)."""
-        return {"title": sorted(self.title_words), "body": sorted(self.body_words)}
-
-    @cached_property
-    def _memo(self) -> dict[str, dict[str, list[int]]]:
-        """Per field, the positions of each phrase and prefix looked up, by its query form (one
-        string per term: its hash is computed once)."""
-        return {"title": {}, "body": {}}
-
-    def _positions(self, name: str, term: Term, field: Literal["title", "body"]) -> list[int]:
-        """Sorted positions of `term` (named `name`, its ``str``) in one field (of its first
-        token for a phrase)."""
-        if term.kind == "word":
-            index = self._title_index if field == "title" else self._body_index
-            return index.get(term.tokens[0], [])
-        memo = self._memo[field]
-        found = memo.get(name)
-        if found is None:
-            found = memo[name] = self._find(term, field)
-        return found
-
-    def _find(self, term: Term, field: Literal["title", "body"]) -> list[int]:
-        tokens = term.tokens
-        words = self.title_words if field == "title" else self.body_words
-        exact = tokens[:-1] if term.kind == "prefix" else tokens
-        if not words.issuperset(exact):  # a token missing: no need for positions
-            return []
-        index = self._title_index if field == "title" else self._body_index
-        if term.kind == "prefix":
-            vocabulary = self._vocabularies[field]
-            prefix = tokens[-1]
-            last: list[int] = []
-            for i in range(bisect_left(vocabulary, prefix), len(vocabulary)):
-                if not vocabulary[i].startswith(prefix):
-                    break
-                last.extend(index[vocabulary[i]])
-            if len(tokens) == 1:
-                return sorted(last)
-            last_set: set[int] | None = set(last)
+        A phrase or prefix occurs exactly where its `_pattern` is a substring (tokens hold
+        neither spaces nor newlines); the summary and the text are joined by a newline, so that
+        no phrase spans them. Without a boundary, the text "begins" at the string's end.
+        """
+        body, split = self.body, self.summary_length
+        if split is None:
+            body_text = " " + " ".join(body) + " "
+            text_start = len(body_text)
         else:
-            last_set = None
-        starts = index.get(exact[0], [])
-        for offset, token in enumerate(exact[1:], start=1):
-            if not starts:
-                return []
-            following = set(index.get(token, ()))
-            starts = [p for p in starts if p + offset in following]
-        if last_set is not None:
-            starts = [p for p in starts if p + len(exact) in last_set]
-        return starts
+            summary = " " + " ".join(body[:split]) + " \n "
+            body_text = summary + " ".join(body[split:]) + " "
+            text_start = len(summary)
+        return " " + " ".join(self.title) + " ", body_text, text_start
+
+    @cached_property
+    def _hits(self) -> dict[str, bool]:
+        """Whether each phrase and prefix looked up occurs, by its query form."""
+        return {}
+
+    @cached_property
+    def _places(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Per field (title, body), the positions of each pattern looked up for a NEAR."""
+        return {}, {}
 
     def occurs(self, term: Term) -> bool:
         """True if `term` occurs in this document (in the title only for title: terms)."""
         if term.kind == "word":
             return term.tokens[0] in (self.title_words if term.field == "title" else self.words)
-        return self._occurs(str(term), term)
+        return self._occurs(str(term), _pattern(term), _exact(term), term.field == "title")
 
-    def _occurs(self, name: str, term: Term) -> bool:
-        if self._positions(name, term, "title"):
-            return True
-        return term.field != "title" and bool(self._positions(name, term, "body"))
+    def _occurs(self, name: str, pattern: str, exact: tuple[str, ...], title_only: bool) -> bool:
+        """Whether the phrase or prefix `name` (its query form; `pattern`: its `_pattern`,
+        `exact`: its `_exact` tokens) occurs: in the title, or, unless `title_only`, in the
+        body. The text is searched only if it holds every exact token; remembered by name."""
+        hits = self._hits
+        found = hits.get(name)
+        if found is None:
+            title, body, _ = self._texts
+            if title_only:
+                found = self.title_words.issuperset(exact) and pattern in title
+            else:
+                found = self.words.issuperset(exact) and (pattern in title or pattern in body)
+            hits[name] = found
+        return found
 
     def near(self, near: Near) -> bool:
         """True if the NEAR condition holds within one field of this document."""
-        return self._near(tuple((str(t), t) for t in near.terms), near.distance)
+        terms = tuple((_pattern(t), _exact(t)) for t in near.terms)
+        return self._near(terms, near.distance, near.terms[0].field == "title")
 
-    def _near(self, terms: tuple[tuple[str, Term], ...], distance: int) -> bool:
-        fields: tuple[Literal["title", "body"], ...] = (
-            ("title",) if terms[0][1].field == "title" else ("title", "body")
-        )
-        for field in fields:
-            lists = [self._positions(name, term, field) for name, term in terms]
-            if all(lists) and _within(lists, distance):
-                return True
+    def _near(
+        self, terms: tuple[tuple[str, tuple[str, ...]], ...], distance: int, title_only: bool
+    ) -> bool:
+        """NEAR over `terms` (each its `_pattern` and `_exact` tokens) in the title or, unless
+        `title_only`, in the body: positions are looked up only while the field holds every
+        term."""
+        for field in (0,) if title_only else (0, 1):
+            words = self.title_words if field == 0 else self.body_words
+            lists = []
+            for pattern, exact in terms:
+                if not words.issuperset(exact):
+                    break
+                found = self._positions(pattern, field)
+                if not found:
+                    break
+                lists.append(found)
+            else:
+                if _within(lists, distance):
+                    return True
         return False
 
+    def _positions(self, pattern: str, field: int) -> list[int]:
+        """The sorted positions in the title (`field` 0) or the body (1) where `pattern`
+        begins (its first token's). Body positions from the text on are shifted by
+        _SECTION_GAP past the summary's end, as if a gap of tokens lay between them."""
+        places = self._places[field]
+        found = places.get(pattern)
+        if found is not None:
+            return found
+        title, body, text_start = self._texts
+        text = title if field == 0 else body
+        if field == 0:
+            text_start = len(title)  # the title has no second part
+        found = places[pattern] = []
+        # a token's position is the number of spaces before it in its part: counted on from
+        # the previous occurrence, so the whole search reads the text once
+        position, counted, in_text = 0, 1, False
+        at = text.find(pattern)
+        while at >= 0:
+            start = at + 1  # where the pattern's first token begins
+            if not in_text and start >= text_start:
+                position = (self.summary_length or 0) + _SECTION_GAP
+                counted, in_text = text_start, True
+            position += text.count(" ", counted, start)
+            counted = start
+            found.append(position)
+            at = text.find(pattern, start)
+        return found
 
-def _index(tokens: tuple[str, ...], split: int | None) -> dict[str, list[int]]:
-    """Token -> its sorted positions; positions from `split` on are shifted by _SECTION_GAP."""
-    index: dict[str, list[int]] = {}
-    get = index.get
-    split = len(tokens) if split is None else split
-    for start, part in ((0, tokens[:split]), (split + _SECTION_GAP, tokens[split:])):
-        for position, token in enumerate(part, start):
-            found = get(token)
-            if found is None:
-                index[token] = [position]
-            else:
-                found.append(position)
-    return index
+
+def _pattern(term: Term) -> str:
+    """What a term is in a field's string (`Document._texts`): its tokens between spaces; a
+    prefix is open at its end (``" air def"`` for ``"air def*"``, ``" nato "`` for nato)."""
+    core = " " + " ".join(term.tokens)
+    return core if term.kind == "prefix" else core + " "
+
+
+def _exact(term: Term) -> tuple[str, ...]:
+    """The tokens a field must hold for `term` to occur in it (all but a prefix's last)."""
+    return term.tokens[:-1] if term.kind == "prefix" else term.tokens
 
 
 def _within(lists: list[list[int]], distance: int) -> bool:
@@ -208,15 +225,17 @@ _Test: TypeAlias = Callable[[Document], bool]
 def _compile(node: Node) -> _Test:
     if isinstance(node, Term):
         if node.kind != "word":
-            name = str(node)
-            return lambda doc: doc._occurs(name, node)
+            name, pattern, exact = str(node), _pattern(node), _exact(node)
+            title_only = node.field == "title"
+            return lambda doc: doc._occurs(name, pattern, exact, title_only)
         token = node.tokens[0]
         if node.field == "title":
             return lambda doc: token in doc.title_words
         return lambda doc: token in doc.words
     if isinstance(node, Near):
-        terms, distance = tuple((str(t), t) for t in node.terms), node.distance
-        return lambda doc: doc._near(terms, distance)
+        terms = tuple((_pattern(t), _exact(t)) for t in node.terms)
+        distance, title_only = node.distance, node.terms[0].field == "title"
+        return lambda doc: doc._near(terms, distance, title_only)
     if isinstance(node, Not):
         child = _compile(node.child)
         return lambda doc: not child(doc)
