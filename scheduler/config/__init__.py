@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import os
 import re
 import tomllib
@@ -24,11 +25,19 @@ from typing import Any
 
 from crawler.model import Channel
 from scheduler.config.expand import expand
+from scheduler.config.kept import file_key
 from scheduler.config.loader import _Loader
 from scheduler.config.locate import _Locator, locate_keys
 from scheduler.config.problems import ConfigError, Problem
 from scheduler.config.result import Config
-from scheduler.config.rulecache import RuleCache, cache_path
+from scheduler.config.reuse import (
+    archive_cache_path,
+    config_cache_path,
+    keep,
+    restore,
+    written_cache_path,
+)
+from scheduler.config.rulecache import RuleCache, gc_paused
 from scheduler.config.schema import SCHEMA, TABLES, channel_types, schema_keys
 from scheduler.config.secrets import channel_secrets, redact
 from scheduler.config.starter import STARTER_CONFIG
@@ -59,9 +68,11 @@ def load(
 ) -> Config:
     """Read and validate the config file; raise ConfigError listing every problem.
 
-    `environ` is where `${NAME}` is looked up: os.environ when None. `cached`: take the parsed
-    queries from the rules cache beside the archive, and hand the cache on in
-    `Config.rules_cache` (the commands that crawl; `check` never does).
+    `environ` is where `${NAME}` is looked up: os.environ when None. `cached`: use the rules
+    cache beside the archive (scheduler.config.rulecache): the whole config if this very file
+    loaded before under the same variables (its secrets read again), else the parsed queries
+    of the texts it knows; the cache is handed on in `Config.rules_cache` (the commands that
+    crawl; `check` never uses it).
     """
     config, problems = _load(path, os.environ if environ is None else environ, cached)
     if problems or config is None:
@@ -90,17 +101,53 @@ def _load(
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return None, [Problem(file, line, "(file)", "not UTF-8 text; save the file as UTF-8")]
+    if not cached:
+        config, problems, _, _ = _parse(Path(path), text, environ, None, False)
+        return config, problems
+    key = file_key(Path(path), raw)
+    guess = written_cache_path(Path(path), text, environ)
+    with gc_paused():
+        cache = RuleCache.load(guess) if guess is not None else None
+        if cache is not None:  # the whole config, if this very file loaded before
+            config = restore(cache.kept, key, text, environ)
+            if config is not None and config_cache_path(config) == guess:
+                cache.config_hit = True
+                # the config, its rules and their index live as long as the process: frozen
+                # before the collector runs again, no collection walks their objects
+                gc.freeze()
+                return dataclasses.replace(config, rules_cache=cache), []
+    with gc_paused():  # a burst of long-lived objects: the rules
+        config, problems, cache, data = _parse(Path(path), text, environ, cache, True)
+    if config is None or cache is None:
+        return None, problems
+    parsed = {rule.query_text: rule.query for rule in config.rules}
+    if config.topic is not None and config.topic_text is not None:
+        parsed[config.topic_text] = config.topic
+    cache.remember_queries(parsed)
+    cache.remember_config(keep(config, data, key, text, environ))
+    return dataclasses.replace(config, rules_cache=cache), problems
+
+
+def _parse(
+    path: Path, text: str, environ: Mapping[str, str], cache: RuleCache | None, cached: bool
+) -> tuple[Config | None, list[Problem], RuleCache | None, dict[str, Any]]:
+    """The config from the file's text, or its problems, and the parsed TOML; with `cached`,
+    the rules cache of its archive too (`cache` if it is that one, else read), whose parsed
+    queries are used."""
+    file = str(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return None, [_syntax_problem(file, text, str(exc), _Locator(text).duplicate_line)]
+        problem = _syntax_problem(file, text, str(exc), _Locator(text).duplicate_line)
+        return None, [problem], None, {}
     # where each key is written: found only when a problem is reported (a scan of the text
     # cost 10,000 rules about 1 s)
     loader = _Loader(file, functools.cache(lambda: _Locator(text).lines), environ)
-    cache = RuleCache.load(_cache_path(Path(path), data, environ)) if cached else None
-    known = _KNOWN_QUERIES.set(cache.queries if cache is not None else None)
+    if cached and (cache is None or cache.path != archive_cache_path(path, data, environ)):
+        cache = RuleCache.load(archive_cache_path(path, data, environ))
+    known = _KNOWN_QUERIES.set(cache.queries if cached and cache is not None else None)
     try:
-        config = loader.run(Path(path), data)
+        config = loader.run(path, data)
     finally:
         _KNOWN_QUERIES.reset(known)
     secrets = (*channel_secrets(_raw_channels(data, environ)), *_raw_web_secrets(data, environ))
@@ -109,26 +156,8 @@ def _load(
         key=lambda problem: problem.line,
     )
     if problems or config is None:
-        return None, problems
-    if cache is not None:
-        parsed = {rule.query_text: rule.query for rule in config.rules}
-        if config.topic is not None and config.topic_text is not None:
-            parsed[config.topic_text] = config.topic
-        cache.remember_queries(parsed)
-        config = dataclasses.replace(config, rules_cache=cache)
-    return config, problems
-
-
-def _cache_path(config_path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
-    """Where the rules cache of this config's archive is (as `_build` places the archive); with
-    a PostgreSQL archive (`url`), beside the config file."""
-    archive = data.get("archive") if isinstance(data.get("archive"), dict) else {}
-    directory = Path(os.path.abspath(config_path)).parent
-    if isinstance(archive, dict) and archive.get("url") and "path" not in archive:
-        return cache_path(directory / Path(config_path).name)
-    raw = archive.get("path", "../data/newswatch.db") if isinstance(archive, dict) else None
-    text = expand(raw, environ)[0] if isinstance(raw, str) else "../data/newswatch.db"
-    return cache_path(Path(os.path.normpath(directory / Path(text).expanduser())))
+        return None, problems, cache, data
+    return config, problems, cache, data
 
 
 def _raw_web_secrets(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:

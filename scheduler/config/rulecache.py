@@ -1,53 +1,72 @@
-"""The compiled rules of the last run, kept beside the archive, so a cron pass with unchanged
-rules does not parse thousands of queries and build their index again.
+"""The compiled config of the last run, kept beside the archive, so a cron pass with unchanged
+rules neither reads the TOML, nor validates it, nor parses thousands of queries, nor builds
+their index again.
 
-``<archive>.rules-cache`` holds the parsed query of every query text the config had (text ->
-`crawler.query.Query`) and the `crawler.query.matcher.RuleIndex` of the rules that notify, with the
-exact rules it was built from. What is used from it must match exactly: a query text is looked
-up as written (so a new or invalid query is always parsed, and its error reported), and the
-index only serves rules equal in every field to the ones it was built from. A cache made by
-other code (another newswatch, or an edited query or matcher module) is ignored: its key
-includes the source of those modules. A missing, unreadable, truncated or foreign file is
-ignored and written again (atomically: a temporary file, then a rename). Safe to delete at any
-time; docs/operations.md ("Files").
+``<archive>.rules-cache`` holds three things, each used only on an exact match:
+
+- the whole validated config of the config file's exact bytes (scheduler.config.kept: the
+  same file, path, home directory and values of the environment variables it names), without
+  its channels' secrets, which are read from the file and the environment again on each use.
+  Only a config that loaded without a problem is kept, so `newswatch check` and a crawl
+  report every problem with its FILE:LINE as without the cache;
+- the parsed query of every query text the config had (text -> `crawler.query.Query`), used
+  when the file changed: a query text is looked up as written, so a new or an invalid query
+  is always parsed, and its error reported;
+- the `crawler.query.matcher.RuleIndex` of the rules that notify, served only to rules equal in
+  every field to the ones it was built from.
+
+A cache made by other code (another newswatch or Python, or an edited module of those that
+make the config, the queries or the index) is ignored: its key includes their source. A
+missing, unreadable, truncated or foreign file is ignored and written again (atomically: a
+temporary file, then a rename). Safe to delete at any time; docs/operations.md ("The rules cache").
 
 The file is a SHA-256 of its payload, then the payload: a file whose bytes changed is ignored
 before anything is read from it, and every cached query must have the text it is filed under.
-The payload is read with an unpickler that admits only the named classes of the query, matcher
-and model modules and plain containers (no other name, no dotted path), so the file cannot run
-code; it is written with mode 0600.
+The payload is read with an unpickler that admits only the named classes of the config, the
+model, the query and matcher modules, paths and plain containers (no other name, no dotted
+path), so the file cannot run code; it is written with mode 0600. The collector is paused
+while it is read or the index built (hundreds of thousands of long-lived objects at 10,000
+rules: the collections their creation triggers cost more than making them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import gc
 import hashlib
+import importlib.util
 import io
 import logging
 import os
 import pickle
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import crawler.model
-import crawler.query.evaluate
-import crawler.query.matcher
-import crawler.query.nodes
-import crawler.query.syntax
 from crawler.model import Rule
 from crawler.query import Query
 from crawler.query.matcher import RuleIndex
+from scheduler.config.kept import Kept
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
+# The code that makes what is cached: the config and its values (every module of these
+# packages: the schema, the channels' keys, the loader), the queries, the index, the model.
+_CODE_PACKAGES = ("scheduler.config", "scheduler.delivery.notify", "crawler.query")
+_CODE_MODULES = ("crawler.model", "scheduler.service.schedule")
 _ALLOWED = (
     {("crawler.query.evaluate", "Query")}
     | {("crawler.query.nodes", name) for name in ("Term", "And", "Or", "Not", "Near")}
     | {("crawler.query.matcher", name) for name in ("RuleIndex", "_Lookup", "Anchor")}
-    | {("crawler.model", "Rule")}
+    | {("crawler.model", name) for name in ("Rule", "Source", "Channel", "CrawlOptions")}
+    | {("scheduler.config.result", "Config")}
+    | {("scheduler.config.kept", name) for name in ("Kept", "Hole")}
+    | {("pathlib", "PosixPath")}
     | {
         ("builtins", name)
         for name in ("set", "frozenset", "dict", "list", "tuple", "str", "int", "float", "bool")
@@ -59,24 +78,41 @@ def cache_path(archive_path: Path) -> Path:
     return archive_path.with_name(archive_path.name + ".rules-cache")
 
 
+@functools.cache
 def _code_key() -> str:
-    """What the cached objects depend on: the format and the code that made them."""
-    digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for module in (
-        crawler.query.nodes,
-        crawler.query.evaluate,
-        crawler.query.syntax,
-        crawler.query.matcher,
-        crawler.model,
-    ):
-        digest.update(Path(module.__file__ or "").read_bytes())
+    """What the cached objects depend on: the format, Python, and the code that made them."""
+    digest = hashlib.sha256(f"format {FORMAT}\0{sys.version}".encode())
+    files: list[Path] = []
+    for name in _CODE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            files += sorted(Path(folder).glob("*.py"))
+    for name in _CODE_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin))
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
 
 
-def _rules_key(rules: Sequence[Rule]) -> str:
-    """Every field of the rules as written (the parsed query follows from its text)."""
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No collection while a burst of long-lived objects is made (the rules, their index)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def rules_key(rules: Sequence[Rule]) -> str:
+    """Every field of the rules that notify, as written (the parsed query follows from its
+    text): the key of their index."""
     digest = hashlib.sha256()
-    for rule in rules:
+    for rule in (r for r in rules if r.notify):
         written = tuple(
             getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name != "query"
         )
@@ -96,7 +132,10 @@ class RuleCache:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.queries: dict[str, Query] = {}
+        self._queries: dict[str, Query] | None = {}  # None: as read, not yet checked
+        self._read_queries: object = None
+        self.kept: Kept | None = None  # the whole config (scheduler.config.kept)
+        self.config_hit = False  # the config of this run came from `kept`
         self._index_key: str | None = None
         self._index: RuleIndex | None = None
         self._dirty = False
@@ -111,7 +150,8 @@ class RuleCache:
             checksum, payload = raw[:32], raw[32:]
             if hashlib.sha256(payload).digest() != checksum:
                 raise ValueError("its checksum does not match (damaged or truncated)")
-            data = _Unpickler(io.BytesIO(payload)).load()
+            with gc_paused():
+                data = _Unpickler(io.BytesIO(payload)).load()
         except FileNotFoundError:
             return cache
         except Exception as exc:  # truncated, corrupt, foreign: start afresh
@@ -119,29 +159,56 @@ class RuleCache:
             return cache
         if not isinstance(data, dict) or data.get("code") != _code_key():
             return cache
-        queries, index = data.get("queries"), data.get("index")
-        if isinstance(queries, dict) and all(
-            isinstance(k, str) and isinstance(v, Query) and v.text == k for k, v in queries.items()
-        ):
-            cache.queries = queries
+        cache._queries, cache._read_queries = None, data.get("queries")
+        index = data.get("index")
         if isinstance(index, RuleIndex) and isinstance(data.get("index_key"), str):
             cache._index, cache._index_key = index, data["index_key"]
+        kept = data.get("kept")
+        if isinstance(kept, Kept) and isinstance(kept.rules_key, str):
+            cache.kept = kept
         return cache
+
+    @property
+    def queries(self) -> dict[str, Query]:
+        """The parsed query of each query text (checked on first use: a config from `kept`
+        does not need them)."""
+        if self._queries is None:
+            read = self._read_queries
+            if isinstance(read, dict) and all(
+                isinstance(k, str) and isinstance(v, Query) and v.text == k for k, v in read.items()
+            ):
+                self._queries = read
+            else:
+                self._queries = {}
+            self._read_queries = None
+        return self._queries
+
+    def remember_config(self, kept: Kept | None) -> None:
+        """The whole config of a file that loaded without problems, its secrets left out (None:
+        it cannot be kept, and the one kept before no longer serves)."""
+        if kept is not None or self.kept is not None:
+            self.kept, self._dirty = kept, True
 
     def remember_queries(self, parsed: Mapping[str, Query]) -> None:
         """The queries of a config that loaded without problems."""
         if parsed.keys() != self.queries.keys():
-            self.queries = dict(parsed)
+            self._queries = dict(parsed)
             self._dirty = True
 
     def index(self, rules: Sequence[Rule]) -> RuleIndex:
         """The index of `rules` (those that notify): the cached one if it was built from
         exactly these rules, else a new one (kept for next time)."""
         notifying = [r for r in rules if r.notify]
-        key = _rules_key(notifying)
+        kept = self.kept
+        if kept is not None and getattr(kept.config, "rules", None) is rules:
+            key = kept.rules_key  # the very rules of the kept config: their key is known
+        else:
+            key = rules_key(rules)
         if self._index is not None and self._index_key == key:
             return self._index
-        self._index, self._index_key, self._dirty = RuleIndex(notifying), key, True
+        with gc_paused():
+            self._index = RuleIndex(notifying)
+        self._index_key, self._dirty = key, True
         return self._index
 
     def save(self) -> None:
@@ -153,6 +220,7 @@ class RuleCache:
             "queries": self.queries,
             "index_key": self._index_key,
             "index": self._index,
+            "kept": self.kept,
         }
         try:
             fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)

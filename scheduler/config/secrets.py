@@ -16,6 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from crawler.model import Channel
 
 MASK = "[secret]"
+# The channel options whose values are secrets or carry them: the ones `channel_secrets` reads
+# (the rules cache never keeps their values, scheduler.config.kept).
+SECRET_OPTIONS = ("password", "secret", "url")
 _MIN_TOKEN = 6  # shorter parts of a URL ("api", "v1", a port) are no secret and too common
 
 
