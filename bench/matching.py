@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/matching.py DATA_DIR [--quick] [--seed N] [--crawl]
+    python bench/matching.py DATA_DIR [--quick] [--seed N] [--no-crawl]
 
 DATA_DIR is the shared test data folder. The article texts are the expected fields of its
 ``fundus-news/`` pages (title, summary, body) and the ground-truth ``articleBody`` of its
@@ -20,13 +20,15 @@ the time of ``query.matches`` on the matching rules alone: any matcher that give
 answers through ``query.matches`` pays it.
 
 The Document is built once per article, as the pipeline does, and counted apart: tokenising
-(``Document.from_fields``) and its position index (built on the first lookup). Each matcher
-gets its own copy of the Document with the position index built and no other cache, so the
-figures are matching only.
+(``Document.from_fields``) and its word sets (built on the first lookup). Each matcher gets
+its own copy of the Document with the word sets built and no other cache, so the figures are
+matching only; what a phrase, prefix or NEAR needs (the fields as strings, positions) is built
+during matching and counted in it. At the largest size, the index's time is split into finding
+the candidates and evaluating them.
 
-``--quick``: 80 articles, up to 1,000 rules. ``--crawl``: also the whole cron pass, a real
-`newswatch crawl` of 500 new items under 10 and 10,000 rules, and where its time goes
-(``bench/matching_crawl.py``).
+Then, unless ``--no-crawl`` (or ``--quick``), the whole cron pass: a real `newswatch crawl` of
+500 new items under 10 and 10,000 rules, the ratio, and where its time goes: config load, query
+parsing, index build, matching (``bench/matching_crawl.py``).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from crawler.query.matcher import RuleIndex
 SIZES = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (10, 100, 1_000)
 QUICK_ARTICLES = 80
-TARGET_P50_MS = 2.0  # at 10,000 rules
+TARGET_P50_MS = 1.0  # at 10,000 rules, at most
 TARGET_SPEEDUP = 20.0  # at 10,000 rules, at p50
 
 T = TypeVar("T")
@@ -210,9 +212,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def prepared(doc: Document) -> Document:
-    """A copy of `doc` with empty caches and its position index built."""
+    """A copy of `doc` with empty caches and its word sets built."""
     copy = Document(doc.title, doc.body, doc.summary_length)
-    copy.occurs(Term("word", ("",)))  # builds the title and body position indexes
+    copy.occurs(Term("word", ("",)))  # builds the title and body word sets
     return copy
 
 
@@ -226,7 +228,7 @@ def naive(rules: Sequence[Rule], doc: Document) -> list[tuple[Rule, list[str]]]:
 
 
 def each(docs: Sequence[Document], call: Callable[[Document], T]) -> tuple[list[T], list[int]]:
-    """`call` on a fresh copy of each article (position index built), and its CPU time."""
+    """`call` on a fresh copy of each article (word sets built), and its CPU time."""
     copies = [prepared(doc) for doc in docs]
     gc.collect()
     results: list[T] = []
@@ -252,7 +254,7 @@ def run_size(rules: list[Rule], docs: list[Document]) -> dict[str, Any]:
     )
     matching = iter([[r.query for r, _ in found] for found in expected])
     _, floor = each(docs, lambda doc: [q.matches(doc) for q in next(matching)])
-    candidates, _ = each(docs, index.candidates)
+    candidates, finding = each(docs, index.candidates)
     return {
         "rules": len(rules),
         "build_ms": ms(build_ns),
@@ -262,6 +264,7 @@ def run_size(rules: list[Rule], docs: list[Document]) -> dict[str, Any]:
         "slow_p50": ms(percentile(slow, 50)),
         "slow_p99": ms(percentile(slow, 99)),
         "floor_p50": ms(percentile(floor, 50)),
+        "finding_p50": ms(percentile(finding, 50)),
         "candidates": sum(map(len, candidates)) / len(docs),
         "matches": sum(map(len, expected)) / len(docs),
         "same": same,
@@ -273,15 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path, help="the shared test data folder")
     parser.add_argument("--quick", action="store_true", help="fewer articles and rules")
     parser.add_argument("--seed", type=int, default=20240501, help="seed of the rule generator")
-    parser.add_argument("--crawl", action="store_true", help="also the whole `crawl` ratio")
+    parser.add_argument(
+        "--no-crawl", action="store_true", help="skip the whole `crawl` at 10 vs 10,000 rules"
+    )
     args = parser.parse_args(argv)
-    if args.crawl:
-        from matching_crawl import crawl_figure
-
-        crawled = crawl_figure(args.data_dir, seed=args.seed)
-        print()
-    else:
-        crawled = True
     run_started = time.perf_counter()
 
     articles = load_articles(args.data_dir)
@@ -302,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"articles: {len(docs)} (median {tokens:.0f} tokens)")
     print(
         f"Document per article (counted apart from matching): tokenise p50 "
-        f"{ms(percentile(tokenise, 50)):.2f} ms, position index p50 "
+        f"{ms(percentile(tokenise, 50)):.2f} ms, word sets p50 "
         f"{ms(percentile(positions, 50)):.2f} ms"
     )
 
@@ -342,15 +340,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(targets are for {max(SIZES):,} rules: run without --quick)")
     else:
         speedup = largest["slow_p50"] / largest["fast_p50"]
-        p50_ok = largest["fast_p50"] < TARGET_P50_MS
+        p50_ok = largest["fast_p50"] <= TARGET_P50_MS
         speed_ok = speedup >= TARGET_SPEEDUP
         print(
             f"at {largest['rules']:,} rules: index p50 {largest['fast_p50']:.3f} ms "
-            f"(target < {TARGET_P50_MS} ms: {'met' if p50_ok else 'MISSED'}); "
+            f"(target <= {TARGET_P50_MS} ms: {'met' if p50_ok else 'MISSED'}); "
             f"speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x: "
             f"{'met' if speed_ok else 'MISSED'})"
         )
+        print(
+            f"where the index's p50 goes: finding the candidates {largest['finding_p50']:.3f} ms, "
+            f"evaluating them the rest (of it {largest['floor_p50']:.3f} ms on the "
+            f"{largest['matches']:.0f} rules that match: the floor)"
+        )
     print(f"time taken: {time.perf_counter() - run_started:.1f} s")
+    crawled = True
+    if not (args.no_crawl or args.quick):
+        from matching_crawl import crawl_figure
+
+        print()
+        crawled = crawl_figure(args.data_dir, seed=args.seed)
     return 0 if same and crawled else 1
 
 
