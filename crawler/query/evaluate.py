@@ -306,18 +306,18 @@ class Query:
         test, positive = self._compiled
         if not test(doc):
             return None
-        found: list[str] = []
-        for name, occurs in positive:
-            if name not in found and occurs(doc):
-                found.append(name)
-        return found
+        return [name for name, occurs in positive if occurs(doc)]
 
     @cached_property
     def _compiled(self) -> tuple[_Test, tuple[tuple[str, _Test], ...]]:
         """The tree as one closure, and each distinct positive term (not under NOT) in query
-        order, with its query form and its own closure."""
-        positive = dict.fromkeys(term for term, negated in _leaves(self.root) if not negated)
-        return _compile(self.root), tuple((str(term), _compile(term)) for term in positive)
+        order, with its query form (one per form) and its own closure."""
+        positive: dict[str, Term] = {}  # distinct terms have distinct query forms
+        for term, negated in _leaves(self.root):
+            if not negated:
+                positive.setdefault(str(term), term)
+        compiled = tuple((name, _compile(term)) for name, term in positive.items())
+        return _compile(self.root), compiled
 
     def __getstate__(self) -> dict[str, object]:
         return {"text": self.text, "root": self.root}  # not the compiled closures
