@@ -167,7 +167,7 @@ def breakdown(path: Path, docs: list[Document]) -> None:
     print(f"  config load without the rules cache        {cold:.3f} s")
     print(f"    of it: reading the TOML                  {toml:.3f} s")
     print(f"    of it: parsing the {rules:,} queries       {parsing:.3f} s")
-    served = "yes" if cache.config_hit else "NO"
+    served = "yes" if getattr(cache, "config_hit", False) else "NO"  # (older checkouts: none)
     print(f"  config load, whole config from the cache   {whole:.3f} s  (unchanged file: {served})")
     print(f"  config load, queries from the cache        {edited:.3f} s  (an edited file)")
     print(f"  rule index built                           {build:.3f} s")
