@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import heapq
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from crawler.query.nodes import (
     MAX_NEAR_DISTANCE,
@@ -42,12 +43,12 @@ class Document:
     or NEAR never spans the boundary between summary and text (``None``: no boundary).
 
     What matching looks up is built lazily on first use and cached on the instance: the
-    distinct tokens of each field (`words`, `title_words`: whether a word occurs), each field as
-    one string of its tokens between spaces (whether a phrase or prefix occurs is a substring
-    search in it, `_texts`), whether each phrase and prefix looked up occurs (`_hits`), and the
-    positions of each term a NEAR looks up in a field that holds all its terms (`_places`, found
-    in that string). No per-token position index is built. So matching thousands of rules
-    stays cheap.
+    distinct tokens of each field (`words`, `title_words`: whether a word occurs), sorted
+    (`_sorted`: whether a word begins with a prefix), each field as one string of its tokens
+    between spaces (whether a phrase occurs is a substring search in it, `_texts`), whether
+    each prefix and phrase looked up occurs (`_hits`), and the positions of each term a NEAR
+    looks up in a field that holds all its terms (`_places`, found in that string). No
+    per-token position index is built. So matching thousands of rules stays cheap.
     """
 
     title: tuple[str, ...]
@@ -98,8 +99,14 @@ class Document:
         return " " + " ".join(self.title) + " ", body_text, text_start
 
     @cached_property
+    def _sorted(self) -> tuple[list[str], list[str]]:
+        """The distinct tokens of the title, and of the whole article, sorted: the words that
+        begin with a prefix are together, where it would be inserted."""
+        return sorted(self.title_words), sorted(self.words)
+
+    @cached_property
     def _hits(self) -> dict[str, bool]:
-        """Whether each phrase and prefix looked up occurs, by its query form."""
+        """Whether each prefix and longer phrase looked up occurs, by its query form."""
         return {}
 
     @cached_property
@@ -109,43 +116,52 @@ class Document:
 
     def occurs(self, term: Term) -> bool:
         """True if `term` occurs in this document (in the title only for title: terms)."""
-        if term.kind == "word":
-            return term.tokens[0] in (self.title_words if term.field == "title" else self.words)
-        return self._occurs(str(term), _pattern(term), _exact(term), term.field == "title")
+        return _term_test(term)(self)
 
-    def _occurs(self, name: str, pattern: str, exact: tuple[str, ...], title_only: bool) -> bool:
-        """Whether the phrase or prefix `name` (its query form; `pattern`: its `_pattern`,
-        `exact`: its `_exact` tokens) occurs: in the title, or, unless `title_only`, in the
-        body. The text is searched only if it holds every exact token; remembered by name."""
+    def _has_prefix(self, name: str, prefix: str, title_only: bool) -> bool:
+        """Whether a word of the title (or, unless `title_only`, of the article) begins with
+        `prefix`; remembered by `name`, the term's query form."""
         hits = self._hits
         found = hits.get(name)
         if found is None:
+            vocabulary = self._sorted[0 if title_only else 1]
+            at = bisect_left(vocabulary, prefix)
+            found = hits[name] = at < len(vocabulary) and vocabulary[at].startswith(prefix)
+        return found
+
+    def _holds(self, term: _Lookup, field: int) -> bool:
+        """Whether the title (`field` 0) or the body (1) holds every exact token of `term`:
+        needed for it to occur there."""
+        return (self.title_words if field == 0 else self.body_words).issuperset(term.exact)
+
+    def _occurs(self, term: _Lookup, title_only: bool) -> bool:
+        """Whether a phrase or a prefix after words (`term`) occurs in the title or, unless
+        `title_only`, in the body. A field's text is searched only if it holds the term's exact
+        tokens; remembered by the term's query form."""
+        hits = self._hits
+        found = hits.get(term.name)
+        if found is None:
             title, body, _ = self._texts
-            if title_only:
-                found = self.title_words.issuperset(exact) and pattern in title
-            else:
-                found = self.words.issuperset(exact) and (pattern in title or pattern in body)
-            hits[name] = found
+            found = self._holds(term, 0) and term.pattern in title
+            if not found and not title_only:
+                found = self._holds(term, 1) and term.pattern in body
+            hits[term.name] = found
         return found
 
     def near(self, near: Near) -> bool:
         """True if the NEAR condition holds within one field of this document."""
-        terms = tuple((_pattern(t), _exact(t)) for t in near.terms)
+        terms = tuple(_lookup(t) for t in near.terms)
         return self._near(terms, near.distance, near.terms[0].field == "title")
 
-    def _near(
-        self, terms: tuple[tuple[str, tuple[str, ...]], ...], distance: int, title_only: bool
-    ) -> bool:
-        """NEAR over `terms` (each its `_pattern` and `_exact` tokens) in the title or, unless
-        `title_only`, in the body: positions are looked up only while the field holds every
-        term."""
+    def _near(self, terms: tuple[_Lookup, ...], distance: int, title_only: bool) -> bool:
+        """NEAR over `terms` in the title or, unless `title_only`, in the body: positions are
+        looked up only while the field holds every term's exact tokens."""
         for field in (0,) if title_only else (0, 1):
-            words = self.title_words if field == 0 else self.body_words
             lists = []
-            for pattern, exact in terms:
-                if not words.issuperset(exact):
+            for term in terms:
+                if not self._holds(term, field):
                     break
-                found = self._positions(pattern, field)
+                found = self._positions(term.pattern, field)
                 if not found:
                     break
                 lists.append(found)
@@ -183,16 +199,38 @@ class Document:
         return found
 
 
-def _pattern(term: Term) -> str:
-    """What a term is in a field's string (`Document._texts`): its tokens between spaces; a
-    prefix is open at its end (``" air def"`` for ``"air def*"``, ``" nato "`` for nato)."""
+class _Lookup(NamedTuple):
+    """What finding a term in a field needs: its query form, its `pattern` in a field's string
+    (`Document._texts`: its tokens between spaces, a prefix open at its end: ``" air def"``
+    for ``"air def*"``, ``" nato "`` for nato), and the `exact` tokens a field must hold for it
+    to occur there (all but a prefix's last)."""
+
+    name: str
+    pattern: str
+    exact: tuple[str, ...]
+
+
+def _lookup(term: Term) -> _Lookup:
+    exact = term.tokens[:-1] if term.kind == "prefix" else term.tokens
     core = " " + " ".join(term.tokens)
-    return core if term.kind == "prefix" else core + " "
+    pattern = core if term.kind == "prefix" else core + " "
+    return _Lookup(str(term), pattern, exact)
 
 
-def _exact(term: Term) -> tuple[str, ...]:
-    """The tokens a field must hold for `term` to occur in it (all but a prefix's last)."""
-    return term.tokens[:-1] if term.kind == "prefix" else term.tokens
+def _term_test(term: Term) -> _Test:
+    """The closure telling whether `term` occurs: a word is a set lookup, a one-word prefix a
+    search in the sorted words, a phrase (or a prefix after words) a search in the field's
+    string once the field holds its words."""
+    token, title_only = term.tokens[0], term.field == "title"
+    if term.kind == "word":
+        if title_only:
+            return lambda doc: token in doc.title_words
+        return lambda doc: token in doc.words
+    if term.kind == "prefix" and len(term.tokens) == 1:
+        name = str(term)
+        return lambda doc: doc._has_prefix(name, token, title_only)
+    lookup = _lookup(term)
+    return lambda doc: doc._occurs(lookup, title_only)
 
 
 def _within(lists: list[list[int]], distance: int) -> bool:
@@ -224,16 +262,9 @@ _Test: TypeAlias = Callable[[Document], bool]
 
 def _compile(node: Node) -> _Test:
     if isinstance(node, Term):
-        if node.kind != "word":
-            name, pattern, exact = str(node), _pattern(node), _exact(node)
-            title_only = node.field == "title"
-            return lambda doc: doc._occurs(name, pattern, exact, title_only)
-        token = node.tokens[0]
-        if node.field == "title":
-            return lambda doc: token in doc.title_words
-        return lambda doc: token in doc.words
+        return _term_test(node)
     if isinstance(node, Near):
-        terms = tuple((_pattern(t), _exact(t)) for t in node.terms)
+        terms = tuple(_lookup(t) for t in node.terms)
         distance, title_only = node.distance, node.terms[0].field == "title"
         return lambda doc: doc._near(terms, distance, title_only)
     if isinstance(node, Not):
