@@ -14,16 +14,20 @@ not rules). Each repetition uses a fresh archive in the cron situation: the conf
 written once, a first `crawl --all` (while the feed is still empty) made the archive and the
 rules cache, then the feed gets its 500 items and the timed `crawl --all` of the very same,
 unchanged config file archives them. The median of each case is printed with the ratio
-(target: at most 1.2), and where the 10,000 rules cost time, measured in this process: the
-config load (whole, from the rules cache, and with only the queries cached as after an edit of
-the file), of it reading the TOML and parsing the 10,000 queries, the rule index (built, or
-from the cache), and matching the 500 articles.
+(target: at most 1.2), by the wall clock and by the CPU time of the `newswatch` process. On a
+shared machine other work disturbs the CPU time far less; it leaves out waiting (disk, the
+local server), so its ratio is the stricter one when the rules' extra cost is CPU. Then
+where the 10,000 rules cost time, measured in this process (CPU time): the config load
+(whole, from the rules cache, and with only the queries cached as after an edit of the
+file), of it reading the TOML and parsing the 10,000 queries, the rule index (built, or from
+the cache), and matching the 500 articles.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -103,7 +107,8 @@ def crawl_figure(data_dir: Path, repeat: int = 5, seed: int = 20240501) -> bool:
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
     ).encode()
     resources = {"/robots.txt": Resource(b"", "text/plain")}
-    times: dict[int, list[float]] = {n: [] for n in cases}
+    times: dict[int, list[float]] = {n: [] for n in cases}  # wall clock
+    cpu: dict[int, list[float]] = {n: [] for n in cases}  # the process's user + system time
     with LocalSite(resources) as site:
         for _ in range(repeat):
             for n, queries in random.sample(list(cases.items()), len(cases)):
@@ -113,32 +118,44 @@ def crawl_figure(data_dir: Path, repeat: int = 5, seed: int = 20240501) -> bool:
                     site.resources["/feed.xml"] = Resource(EMPTY, "application/rss+xml")
                     assert newswatch(path, "crawl", "--all").returncode == 0
                     site.resources["/feed.xml"] = Resource(feed, "application/rss+xml")
-                    started = time.perf_counter()
+                    started, used = time.perf_counter(), _children_cpu()
                     result = newswatch(path, "crawl", "--all")
                     times[n].append(time.perf_counter() - started)
+                    cpu[n].append(_children_cpu() - used)
                     if result.returncode != 0:
                         raise SystemExit(result.stderr[-2000:])
         with tempfile.TemporaryDirectory(prefix="nw-rules-") as tmp:
             path = Path(tmp) / "newswatch.toml"
             path.write_text(config(site.url("/feed.xml"), cases[10_000]), encoding="utf-8")
             breakdown(path, docs)
-    base, many = statistics.median(times[10]), statistics.median(times[10_000])
     print(f"\nwhole `newswatch crawl` of {ITEMS} new feed items, process start included:")
-    for n, values in times.items():
-        shown = " ".join(f"{v:.2f}" for v in values)
-        print(f"  {n:>6} rules: median {statistics.median(values):.2f} s ({shown})")
-    ok = many / base <= TARGET_RATIO
-    print(f"  ratio {many / base:.2f} (target <= {TARGET_RATIO}): {'met' if ok else 'MISSED'}")
+    ok = True
+    for label, measured in (("wall clock", times), ("CPU (user + system)", cpu)):
+        print(f"  {label}:")
+        for n, values in measured.items():
+            shown = " ".join(f"{v:.2f}" for v in values)
+            print(f"    {n:>6} rules: median {statistics.median(values):.2f} s ({shown})")
+        ratio = statistics.median(measured[10_000]) / statistics.median(measured[10])
+        met = ratio <= TARGET_RATIO
+        ok = ok and met
+        print(f"    ratio {ratio:.2f} (target <= {TARGET_RATIO}): {'met' if met else 'MISSED'}")
     return ok
+
+
+def _children_cpu() -> float:
+    """User + system time of the finished child processes so far: other work on a shared
+    machine disturbs it far less than the wall clock."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def breakdown(path: Path, docs: list[Document]) -> None:
     """Where the 10,000 rules cost time, measured in this process (the crawl's own steps)."""
 
     def timed(action: Callable[[], object]) -> float:
-        started = time.perf_counter()
+        started = time.process_time()
         action()
-        return time.perf_counter() - started
+        return time.process_time() - started
 
     text = path.read_text(encoding="utf-8")
     cold = timed(lambda: load(path))
@@ -163,7 +180,7 @@ def breakdown(path: Path, docs: list[Document]) -> None:
     index = cache.index(hit.rules)
     matching = timed(lambda: [index.match(doc, "wire") for doc in docs])
     rules = len(fresh.rules)
-    print(f"\n{rules:,} rules, where the time goes (one process, wall clock):")
+    print(f"\n{rules:,} rules, where the time goes (one process, CPU time):")
     print(f"  config load without the rules cache        {cold:.3f} s")
     print(f"    of it: reading the TOML                  {toml:.3f} s")
     print(f"    of it: parsing the {rules:,} queries       {parsing:.3f} s")
