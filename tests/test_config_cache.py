@@ -25,7 +25,15 @@ SMTP_PASSWORD = "literal-smtp-pass-1234"
 TOPIC_TOKEN = "alerts-topic-token-9876"
 SIGNING_KEY = "signing-key-from-env-abcdef"
 HOOK_TOKEN = "hook-query-token-5555"
-ENV = {"NW_TEST_TOPIC": TOPIC_TOKEN, "NW_TEST_SIGNING": SIGNING_KEY, "NW_TEST_AGENT": "nw-test"}
+WEB_PASSWORD = "web-password-from-env-7777"
+WEB_SECRET = "web-signing-secret-literal-0123456789"
+API_TOKEN = "api-token-literal-abcdefghijklmnop"
+ENV = {
+    "NW_TEST_TOPIC": TOPIC_TOKEN,
+    "NW_TEST_SIGNING": SIGNING_KEY,
+    "NW_TEST_AGENT": "nw-test",
+    "NW_TEST_WEB": WEB_PASSWORD,
+}
 
 FULL = f"""
 [archive]
@@ -35,6 +43,11 @@ path = "nw.db"
 delay = "0s"
 fetch_articles = false
 user_agent = "${{NW_TEST_AGENT}}/1.0"
+
+[web]
+password = "${{NW_TEST_WEB:-}}"
+secret = "{WEB_SECRET}"
+api_tokens = ["{API_TOKEN}", "${{NW_TEST_API:-}}"]
 
 [topic]
 query = 'NATO OR Patriot OR frigate*'
@@ -71,7 +84,7 @@ password = "{SMTP_PASSWORD}"
 type = "apprise"
 url = "ntfys://ntfy.example.net/${{NW_TEST_TOPIC}}"
 """
-SECRETS = (SMTP_PASSWORD, TOPIC_TOKEN, SIGNING_KEY, HOOK_TOKEN)
+SECRETS = (SMTP_PASSWORD, TOPIC_TOKEN, SIGNING_KEY, HOOK_TOKEN, WEB_PASSWORD, WEB_SECRET, API_TOKEN)
 
 DOC = Document.from_fields("Frigates sail", None, "NATO moves Patriot batteries; the Baltic navy")
 
@@ -104,6 +117,8 @@ def test_an_unchanged_file_is_served_from_the_cache_as_a_fresh_load(tmp_path: Pa
     assert config.channels["hook"].options["secret"] == SIGNING_KEY
     assert config.channels["mail"].options["password"] == SMTP_PASSWORD
     assert config.crawl.user_agent == "nw-test/1.0"
+    assert config.web is not None and config.web.password == WEB_PASSWORD
+    assert config.web.secret == WEB_SECRET and config.web.api_tokens == (API_TOKEN,)
     assert config.topic is not None and config.topic.matches(DOC) == ["nato", "patriot", "frigate*"]
     assert config.rules_cache is not None
     index = config.rules_cache.index(config.rules)
@@ -136,9 +151,16 @@ def test_secrets_are_read_again_from_the_file_and_the_environment(tmp_path: Path
     assert hit and config == load(path, changed)  # the new values, though not digested
     assert config.channels["hook"].options["secret"] == "another-signing-key"
     assert config.channels["chat"].options["url"].endswith("/other")
-    # blank now: the signing key is unset, as a fresh load has it
-    hit, config = cached_load(path, {**ENV, "NW_TEST_SIGNING": ""})
-    assert hit and config.channels["hook"].options["secret"] is None
+    # blank now: the signing key is unset, the web view off, as a fresh load has them
+    blank = {**ENV, "NW_TEST_SIGNING": "", "NW_TEST_WEB": ""}
+    hit, config = cached_load(path, blank)
+    assert hit and config == load(path, blank)
+    assert config.channels["hook"].options["secret"] is None and config.web is None
+    # a second API token from the environment: checked as the loader checks it
+    hit, config = cached_load(path, {**ENV, "NW_TEST_API": "another-api-token-0123456789"})
+    assert hit and config.web is not None and len(config.web.api_tokens) == 2
+    with pytest.raises(ConfigError, match=r"web\.api_tokens: must be at least 16 characters"):
+        load(path, {**ENV, "NW_TEST_API": "short"}, cached=True)
     # unset now: the problem is reported, not hidden by the cache
     unset = {k: v for k, v in ENV.items() if k != "NW_TEST_TOPIC"}
     with pytest.raises(ConfigError, match="NW_TEST_TOPIC is not set"):

@@ -8,8 +8,9 @@ its kept values name has the value (or the absence) it had (`variables_digest`: 
 the names and values, not the values).
 
 No secret is kept. The options that carry a channel's secrets (`SECRET_OPTIONS`: a password,
-a signing key, a URL with its tokens) are replaced by a `Hole`: where their raw value, as
-written before ``${NAME}`` expansion, lies in the config file's text (a place that the file's
+a signing key, a URL with its tokens) and every key of the `[web]` table (its password, its
+signing secret, its API tokens) are replaced by a `Hole`: where their raw value, as written
+before ``${NAME}`` expansion, lies in the config file's text (a place that the file's
 exact bytes fix). When the kept config is used, the loader reads each hole from the file's
 text again, expands it from the environment of that run, and validates it as a fresh load
 would (scheduler.config); a hole that no longer reads, expands or validates misses the
@@ -58,8 +59,11 @@ class Kept:
     key: str  # `file_key` of the file it was loaded from
     names: tuple[str, ...]  # the environment variables its kept values name
     digest: str  # `variables_digest` of those, when it was loaded
-    config: Any  # scheduler.config.Config, with holes
+    config: Any  # scheduler.config.Config, with holes, without its web view
     rules_key: str  # the rules cache's key of its rules that notify
+    # the [web] table's keys as written: a Hole each (a tuple of them for an array); None:
+    # no [web] table
+    web: dict[str, Hole | tuple[Hole, ...]] | None = None
 
     def fits(self, key: str, environ: Mapping[str, str]) -> bool:
         """True if this was kept from the file `key` names, under the same variables."""

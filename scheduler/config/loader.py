@@ -326,11 +326,16 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
         health_notify=health["notify"],
         health_failures=health["failures"],
         channels=channels,
-        web=WebOptions(
-            password=web.values["password"],
-            secret=web.values["secret"],
-            api_tokens=tuple(web.values["api_tokens"]),
-        )
-        if web is not None and web.values["password"].strip()
-        else None,
+        web=web_options(web.values) if web is not None else None,
+    )
+
+
+def web_options(values: Mapping[str, Any]) -> WebOptions | None:
+    """The web view of a checked `[web]` table: none while its password is empty."""
+    if not values["password"].strip():
+        return None
+    return WebOptions(
+        password=values["password"],
+        secret=values["secret"],
+        api_tokens=tuple(values["api_tokens"]),
     )

@@ -1,8 +1,9 @@
 """Keeping the whole validated config in the rules cache and using it again
 (scheduler.config.kept says what is kept and when it is used).
 
-`keep` turns a freshly loaded config into its `Kept` form: each secret option of its channels
-replaced by the `Hole` where its raw value is written in the file. `restore` gives the config
+`keep` turns a freshly loaded config into its `Kept` form: each secret option of its channels,
+and each key of its `[web]` table, replaced by the `Hole` where its raw value is written in
+the file. `restore` gives the config
 back for the same file under the same variables, each hole read from the file's text,
 expanded from this run's environment and validated as the loader does; anything a fresh load
 would report makes it miss. `written_cache_path` finds the rules cache from the `[archive]`
@@ -29,11 +30,11 @@ from scheduler.config.kept import (
     read_hole,
     variables_digest,
 )
-from scheduler.config.loader import _finish
+from scheduler.config.loader import _finish, web_options
 from scheduler.config.result import Config
 from scheduler.config.rulecache import cache_path, rules_key
-from scheduler.config.schema import channel_checks, channel_types
-from scheduler.config.values import Entry, Key
+from scheduler.config.schema import TABLES, channel_checks, channel_types
+from scheduler.config.values import REQUIRED, Entry, Key, TableCheck
 
 KeyPath = tuple[str | int, ...]
 
@@ -117,11 +118,15 @@ def keep(
     config: Config, data: Mapping[str, Any], key: str, text: str, environ: Mapping[str, str]
 ) -> Kept | None:
     """`config` (loaded from `text`, parsed as `data`, of the file `key` names) as the rules
-    cache keeps it: each secret option of its channels replaced by the `Hole` where its raw
-    value is written. None when it cannot be kept: a secret written in a way `find_hole` does
-    not find, or an environment variable named by a secret and by another value."""
+    cache keeps it: each secret option of its channels and each key of its `[web]` table
+    replaced by the `Hole` where its raw value is written. None when it cannot be kept: a
+    secret written in a way `find_hole` does not find, or an environment variable named by a
+    secret and by another value."""
     tables = data.get("channels")
-    holes: set[KeyPath] = set()
+    holes: set[KeyPath] = {("web",)}  # where the secrets are: every key of [web]
+    web = _web_holes(data.get("web"), text)
+    if web is _FAILED:
+        return None
     channels: dict[str, Channel] = {}
     for name, channel in config.channels.items():
         table = tables.get(name) if isinstance(tables, dict) else None
@@ -141,12 +146,33 @@ def keep(
     for where, value in _strings(data):
         looked_up = _Names()
         expand(value, looked_up)
-        (secret_names if where[:3] in holes else names).update(looked_up.seen)
+        secret = where[:1] in holes or where[:3] in holes
+        (secret_names if secret else names).update(looked_up.seen)
     if names & secret_names:
         return None
-    kept = dataclasses.replace(config, channels=channels, rules_cache=None)
+    kept = dataclasses.replace(config, channels=channels, web=None, rules_cache=None)
     digest = variables_digest(names, environ)
-    return Kept(key, tuple(sorted(names)), digest, kept, rules_key(config.rules))
+    return Kept(key, tuple(sorted(names)), digest, kept, rules_key(config.rules), web)
+
+
+def _web_holes(table: object, text: str) -> Any:
+    """The `[web]` table's keys as holes (None: no table); _FAILED if one is not found."""
+    if not isinstance(table, dict):
+        return None
+    holes: dict[str, Hole | tuple[Hole, ...]] = {}
+    for name, written in table.items():
+        hole: Hole | tuple[Hole, ...] | None
+        if isinstance(written, str):
+            hole = find_hole(text, written)
+        elif isinstance(written, list) and all(isinstance(item, str) for item in written):
+            found = [find_hole(text, item) for item in written]
+            hole = None if None in found else tuple(h for h in found if h is not None)
+        else:
+            hole = None
+        if hole is None:
+            return _FAILED
+        holes[name] = hole
+    return holes
 
 
 def restore(kept: Kept | None, key: str, text: str, environ: Mapping[str, str]) -> Config | None:
@@ -165,10 +191,41 @@ def restore(kept: Kept | None, key: str, text: str, environ: Mapping[str, str]) 
                 if value is _FAILED:
                     return None
             options[option] = value
-        if not _checks_pass(channel.type, options):
+        if not _checks_pass(channel_checks().get(channel.type), options):
             return None
         channels[name] = dataclasses.replace(channel, options=options)
-    return dataclasses.replace(kept.config, channels=channels)
+    web = _web(kept.web, text, environ)
+    if web is _FAILED:
+        return None
+    return dataclasses.replace(kept.config, channels=channels, web=web)
+
+
+def _web(
+    holes: dict[str, Hole | tuple[Hole, ...]] | None, text: str, environ: Mapping[str, str]
+) -> Any:  # WebOptions, None or _FAILED
+    """The web view from the `[web]` table's holes, as the loader makes it; _FAILED where the
+    loader would report a problem."""
+    if holes is None:
+        return None
+    table = TABLES["web"]
+    values: dict[str, Any] = {}
+    for key in table.keys:
+        hole = holes.get(key.name)
+        if hole is None:
+            if key.default is REQUIRED:
+                return _FAILED
+            values[key.name] = None if key.default is None else _finish(key, key.default)
+        elif isinstance(hole, Hole):
+            values[key.name] = _fill(key, text, hole, environ)
+        else:
+            values[key.name] = _fill_array(key, text, hole, environ)
+        if values[key.name] is _FAILED:
+            return _FAILED
+    if set(holes) - {key.name for key in table.keys}:
+        return _FAILED  # an unknown key: the loader reports it
+    if not _checks_pass(table.check, values, frozenset(holes)):
+        return _FAILED
+    return web_options(values)
 
 
 class _Failed:
@@ -178,15 +235,18 @@ class _Failed:
 _FAILED: Any = _Failed()  # where the loader would report a problem
 
 
-def _checks_pass(kind: str, options: dict[str, object]) -> bool:
-    """True if the channel type's check of keys that depend on each other (email: username
-    and password) reports nothing, as the loader runs it."""
-    check = channel_checks().get(kind)
+def _checks_pass(
+    check: TableCheck | None, values: dict[str, Any], given: frozenset[str] | None = None
+) -> bool:
+    """True if a table's check of keys that depend on each other (email: username and
+    password; web: its secret) reports nothing, as the loader runs it (`given`: the keys
+    written; by default those with a value)."""
     if check is None:
         return True
     failed: list[str] = []
-    given = frozenset(k for k, v in options.items() if v is not None)
-    check(Entry(options, given), lambda _key, message: failed.append(message))
+    if given is None:
+        given = frozenset(k for k, v in values.items() if v is not None)
+    check(Entry(values, given), lambda _key, message: failed.append(message))
     return not failed
 
 
@@ -203,5 +263,22 @@ def _fill(key: Key | None, text: str, hole: Hole, environ: Mapping[str, str]) ->
         return None if key.default is None else _FAILED
     try:
         return _finish(key, value)
+    except ValueError:
+        return _FAILED
+
+
+def _fill_array(key: Key, text: str, holes: tuple[Hole, ...], environ: Mapping[str, str]) -> Any:
+    """The final value of an array of strings written at `holes`, as the loader makes it."""
+    items = []
+    for hole in holes:
+        raw = read_hole(text, hole)
+        if raw is None:
+            return _FAILED
+        value, problems = expand(raw, environ)
+        if problems:
+            return _FAILED
+        items.append(value)
+    try:
+        return _finish(key, items)
     except ValueError:
         return _FAILED
