@@ -290,8 +290,17 @@ class RuleIndex:
         Exactly ``[(r, r.query.matches(doc)) for r in rules if r.query.matches(doc) is not
         None]``, restricted to the rules that apply to `source` when it is given.
         """
-        results: dict[int, list[str] | None] = {}
         matched: list[tuple[Rule, list[str]]] = []
+        if self._one_rule_per_query:  # query id == rule position: nothing to share
+            rules, queries = self.rules, self._queries
+            for position in self._candidate_positions(doc):
+                rule = rules[position]
+                if source is None or rule.applies_to(source):
+                    found = queries[position].matches(doc)
+                    if found is not None:
+                        matched.append((rule, found))
+            return matched
+        results: dict[int, list[str] | None] = {}
         for position in self._candidate_positions(doc):
             rule = self.rules[position]
             if source is not None and not rule.applies_to(source):
