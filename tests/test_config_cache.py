@@ -350,3 +350,25 @@ def test_an_unset_variable_is_reported_by_check_and_crawl_with_the_cache_present
         assert result.returncode == 2, (command, result.stderr)
         assert f"newswatch.toml:{line}: " in result.stderr
         assert f"environment variable {variable} is not set" in result.stderr
+
+
+def test_a_postgresql_url_is_never_kept(tmp_path: Path) -> None:
+    # the cache of a PostgreSQL archive lies beside the config file; the URL's password,
+    # written in the file or from the environment, is read again on every use
+    literal = "pg-password-literal-4242"
+    text = full().replace(
+        '[archive]\npath = "nw.db"\n',
+        f'[archive]\nurl = "postgresql://nw:{literal}@127.0.0.1:5432/${{NW_TEST_DB}}"\n',
+    )
+    path = write_config(tmp_path, text)
+    env = {**ENV, "NW_TEST_DB": "newswatch"}
+    assert cached_load(path, env) == (False, load(path, env))
+    hit, config = cached_load(path, env)
+    assert hit and config == load(path, env)
+    assert config.archive_url == f"postgresql://nw:{literal}@127.0.0.1:5432/newswatch"
+    written = cache_path(path).read_bytes()
+    assert literal.encode() not in written and b"postgresql://" not in written
+    hit, config = cached_load(path, {**env, "NW_TEST_DB": "other"})  # read again
+    assert hit and config.archive_url is not None and config.archive_url.endswith("/other")
+    with pytest.raises(ConfigError, match="NW_TEST_DB is not set"):
+        load(path, ENV, cached=True)

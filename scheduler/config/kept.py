@@ -8,8 +8,9 @@ its kept values name has the value (or the absence) it had (`variables_digest`: 
 the names and values, not the values).
 
 No secret is kept. The options that carry a channel's secrets (`SECRET_OPTIONS`: a password,
-a signing key, a URL with its tokens) and every key of the `[web]` table (its password, its
-signing secret, its API tokens) are replaced by a `Hole`: where their raw value, as written
+a signing key, a URL with its tokens), every key of the `[web]` table (its password, its
+signing secret, its API tokens) and the PostgreSQL URL of the archive (it may hold a password)
+are replaced by a `Hole`: where their raw value, as written
 before ``${NAME}`` expansion, lies in the config file's text (a place that the file's
 exact bytes fix). When the kept config is used, the loader reads each hole from the file's
 text again, expands it from the environment of that run, and validates it as a fresh load
@@ -64,6 +65,8 @@ class Kept:
     # the [web] table's keys as written: a Hole each (a tuple of them for an array); None:
     # no [web] table
     web: dict[str, Hole | tuple[Hole, ...]] | None = None
+    # `[archive] url` as written (a PostgreSQL URL may hold a password); None: no url
+    archive_url: Hole | None = None
 
     def fits(self, key: str, environ: Mapping[str, str]) -> bool:
         """True if this was kept from the file `key` names, under the same variables."""

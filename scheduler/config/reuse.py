@@ -2,8 +2,8 @@
 (scheduler.config.kept says what is kept and when it is used).
 
 `keep` turns a freshly loaded config into its `Kept` form: each secret option of its channels,
-and each key of its `[web]` table, replaced by the `Hole` where its raw value is written in
-the file. `restore` gives the config
+each key of its `[web]` table and its archive's PostgreSQL URL replaced by the `Hole` where
+its raw value is written in the file. `restore` gives the config
 back for the same file under the same variables, each hole read from the file's text,
 expanded from this run's environment and validated as the loader does; anything a fresh load
 would report makes it miss. `written_cache_path` finds the rules cache from the `[archive]`
@@ -123,10 +123,18 @@ def keep(
     secret written in a way `find_hole` does not find, or an environment variable named by a
     secret and by another value."""
     tables = data.get("channels")
-    holes: set[KeyPath] = {("web",)}  # where the secrets are: every key of [web]
+    # where the secrets are: every key of [web], the archive's URL, a channel's secret options
+    holes: set[KeyPath] = {("web",), ("archive", "url")}
     web = _web_holes(data.get("web"), text)
     if web is _FAILED:
         return None
+    url: Hole | None = None
+    if config.archive_url is not None:
+        archive = data.get("archive")
+        written = archive.get("url") if isinstance(archive, dict) else None
+        url = find_hole(text, written) if isinstance(written, str) else None
+        if url is None:
+            return None
     channels: dict[str, Channel] = {}
     for name, channel in config.channels.items():
         table = tables.get(name) if isinstance(tables, dict) else None
@@ -146,13 +154,15 @@ def keep(
     for where, value in _strings(data):
         looked_up = _Names()
         expand(value, looked_up)
-        secret = where[:1] in holes or where[:3] in holes
+        secret = any(where[:n] in holes for n in (1, 2, 3))
         (secret_names if secret else names).update(looked_up.seen)
     if names & secret_names:
         return None
-    kept = dataclasses.replace(config, channels=channels, web=None, rules_cache=None)
+    kept = dataclasses.replace(
+        config, channels=channels, web=None, archive_url=None, rules_cache=None
+    )
     digest = variables_digest(names, environ)
-    return Kept(key, tuple(sorted(names)), digest, kept, rules_key(config.rules), web)
+    return Kept(key, tuple(sorted(names)), digest, kept, rules_key(config.rules), web, url)
 
 
 def _web_holes(table: object, text: str) -> Any:
@@ -197,7 +207,13 @@ def restore(kept: Kept | None, key: str, text: str, environ: Mapping[str, str]) 
     web = _web(kept.web, text, environ)
     if web is _FAILED:
         return None
-    return dataclasses.replace(kept.config, channels=channels, web=web)
+    url = None
+    if kept.archive_url is not None:
+        key_url = next(k for k in TABLES["archive"].keys if k.name == "url")
+        url = _fill(key_url, text, kept.archive_url, environ)
+        if url is _FAILED or url is None:  # blank now: the loader takes the default path
+            return None
+    return dataclasses.replace(kept.config, channels=channels, web=web, archive_url=url)
 
 
 def _web(
