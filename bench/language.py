@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/language.py [--compare] [--verbose] [--repeat N]
+    python bench/language.py [DATA_DIR] [--compare] [--verbose] [--repeat N]
 
 The set is ``bench/data/language/``: ``items.jsonl`` holds 361 short news items (a headline and
 one or two sentences; en, fr, de, es, it, nl, pl, ro, cs, uk, ru, tr; written for this set) and
@@ -24,10 +24,16 @@ overall, no language under 0.90) beside the baseline of the same run: today's ma
 and accents folded, no inflection).
 
 ``--compare`` adds the offline libraries that were measured to choose forms.py: simplemma
-(lemmas), Snowball stemmers (snowballstemmer; Czech and Polish included, no Ukrainian),
+(lemmas), Snowball stemmers (PyStemmer; Czech and Polish included, no Ukrainian),
 pymorphy3 (Russian and Ukrainian lemmas), each fed the word as written or already folded, and
 their speed per word (microseconds, over every word of the set, after the first use has loaded
 each language) and installed size. ``--verbose`` lists every miss and false match.
+
+With DATA_DIR (the shared test data folder), also the cost per real article: the title and
+body of its 258 ``fundus-news/`` pages (their language by py3langid, as the pipeline guesses
+it when a page names none), every word through ``forms.normalise``, milliseconds per article
+(mean and p99) with its cache emptied first and again with the cache filled by that first pass,
+beside ``tokenize`` alone.
 """
 
 from __future__ import annotations
@@ -205,9 +211,9 @@ SNOWBALL = {
 
 
 def _snowball() -> Normaliser:
-    import snowballstemmer
+    import Stemmer  # PyStemmer: the Snowball stemmers in C (snowballstemmer: the same in Python)
 
-    stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in SNOWBALL.items()}
+    stemmers = {lang: Stemmer.Stemmer(name) for lang, name in SNOWBALL.items()}
 
     def stem(word: str, lang: str) -> str:
         stemmer = stemmers.get(lang)
@@ -288,7 +294,7 @@ def compared() -> dict[str, Normaliser]:
 
 DISTRIBUTIONS = {
     "simplemma": ("simplemma",),
-    "snowball": ("snowballstemmer",),
+    "snowball": ("PyStemmer",),
     "pymorphy3": ("pymorphy3", "pymorphy3-dicts-ru", "pymorphy3-dicts-uk", "dawg2-python"),
 }
 
@@ -345,6 +351,51 @@ def report(title: str, pairs: list[tuple], kinds: dict[str, str], verbose: bool)
     )
 
 
+def article_cost(data: Path) -> None:
+    """Milliseconds per real article for `tokenize` and for normalising every word."""
+    import py3langid
+    from extraction import fundus_body
+
+    from crawler.query.forms import normalise, supported
+
+    folder = data / "fundus-news"
+    articles = []
+    for row in json.loads((folder / "index.json").read_text(encoding="utf-8")):
+        expected = json.loads((folder / row["expected"]).read_text(encoding="utf-8"))
+        expected = expected[row["expected_key"]]
+        text = f"{expected.get('title') or ''}\n\n{fundus_body(expected.get('body') or {})}"
+        articles.append((text, str(py3langid.classify(text)[0])))
+    langs = sorted({lang for _, lang in articles})
+    for lang in langs:  # dictionaries loaded before the clock starts
+        normalise("x", lang)
+    covered = sum(supported(lang) for _, lang in articles)
+    count = sum(len(words(text)) for text, _ in articles)
+    print(
+        f"\n{len(articles)} real articles ({covered} in a language forms reduces), "
+        f"{count / len(articles):.0f} words each on average"
+    )
+
+    def clock(work: Callable[[str, str], object]) -> list[float]:
+        out = []
+        for text, lang in articles:
+            start = time.perf_counter()
+            work(text, lang)
+            out.append((time.perf_counter() - start) * 1e3)
+        return sorted(out)
+
+    base = clock(lambda text, _lang: tokenize(text))
+    normalise.cache_clear()
+    cold = clock(lambda text, lang: [normalise(w, lang) for w in words(text)])
+    warm = clock(lambda text, lang: [normalise(w, lang) for w in words(text)])
+    for name, ms in (
+        ("tokenize alone (baseline)", base),
+        ("forms, cache emptied", cold),
+        ("forms, cache filled", warm),
+    ):
+        p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        print(f"  {name:28} mean {sum(ms) / len(ms):6.2f} ms   p99 {p99:6.2f} ms per article")
+
+
 def _rss_mib() -> float:
     """This process's resident memory (Linux), MiB."""
     try:
@@ -356,6 +407,7 @@ def _rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", nargs="?", type=Path, help="DATA_DIR: adds the cost per article")
     parser.add_argument("--compare", action="store_true", help="also the libraries measured")
     parser.add_argument("--verbose", action="store_true", help="list misses and false matches")
     parser.add_argument("--repeat", type=int, default=3, help="passes for the speed figure")
@@ -392,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         if normaliser is normalise:
             uncached = normalise.__wrapped__
             print(f"speed, cache off: {speed(uncached, items, args.repeat):.2f} us per word")
+    if args.data is not None and normalise is not None:
+        article_cost(args.data)
     if args.compare:
         print()
         for library, dists in DISTRIBUTIONS.items():

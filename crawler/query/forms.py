@@ -12,8 +12,8 @@ chosen per language, and the figures behind the choice, are in docs/languages.md
   or is unknown, is its own key; otherwise the shortest of its lemmas (then the first in
   order), because a form can belong to two words ("танки" is the plural of
   "танк", a tank, and of "танок", a dance) and the shorter is the one other forms share;
-- Italian and Romanian: simplemma's lemma, then the Snowball stemmer of the language (the
-  dictionaries lack forms such as "droni" or "dronele");
+- Italian and Romanian: simplemma's lemma, then the Snowball stemmer of the language
+  (PyStemmer; the dictionaries lack forms such as "droni" or "dronele");
 - every other language simplemma knows (en, fr, de, es, nl, pl, cs, ru, tr, and bg, da, el,
   et, fi, hu, lt, lv, pt, sk, sl, sv, ...): simplemma's lemma;
 - a language none of them knows, or no language: the folded word.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from crawler.query.nodes import tokenize
 
@@ -72,19 +73,34 @@ def _reducer(lang: str | None) -> Callable[[str], str] | None:
 
     if lang not in SUPPORTED_LANGUAGES:
         return None
-    import simplemma
+    lemmatizer = _simplemma()
 
     def lemma(word: str) -> str:
-        # low_memory: simplemma's on-demand dictionary view; its default decodes each
-        # language into a dict (about 870 MiB for the 12 languages measured, Polish 390 MiB).
-        return str(simplemma.lemmatize(word, lang=lang, low_memory=True))
+        return str(lemmatizer.lemmatize(word, lang))
 
     if lang not in STEMMED:
         return lemma
-    import snowballstemmer
+    import Stemmer  # PyStemmer: the Snowball stemmers in C
 
-    stemmer = snowballstemmer.stemmer(STEMMED[lang])
+    stemmer = Stemmer.Stemmer(STEMMED[lang])
     return lambda word: str(stemmer.stemWord(lemma(word)))
+
+
+@functools.cache
+def _simplemma() -> Any:
+    """One simplemma Lemmatizer for every language. Its dictionaries are the on-demand view of
+    the packed data (the default decodes each language into a dict: about 870 MiB for the 12
+    languages measured, Polish 390 MiB), and every language stays loaded once used (the
+    library's default keeps 8, and reloading one costs 0.2 to 6 s). No cache of its own:
+    `normalise` has one."""
+    from simplemma import Lemmatizer
+    from simplemma.strategies import DefaultStrategy
+    from simplemma.strategies.dictionaries import StreamDictionaryFactory
+    from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
+
+    factory = StreamDictionaryFactory(cache_max_size=len(SUPPORTED_LANGUAGES))
+    strategy = DefaultStrategy(dictionary_factory=factory)
+    return Lemmatizer(cache_max_size=0, lemmatization_strategy=strategy)
 
 
 def _pymorphy(lang: str) -> Callable[[str], str]:
