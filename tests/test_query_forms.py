@@ -107,6 +107,16 @@ def test_the_language_decides() -> None:
     assert normalise("NATO", "it") == normalise("nato", "it") != normalise("NATO", "en")
 
 
+def test_odd_strings_get_a_key_and_never_an_error() -> None:
+    for lang in ("en", "pl", "uk", "it", None):
+        assert normalise("", lang) == normalise("   ", lang) == normalise("_", lang) == ""
+        assert normalise("35", lang) == "35"
+        assert normalise("2A6", lang) == "2a6"
+        assert normalise("x" * 5000, lang) == "x" * 5000
+    assert normalise("Patriot", "uk") == normalise("Patriot", "ru") == "patriot"
+    assert normalise("ракета", "en") == "ракета"
+
+
 def test_fold_agrees_with_tokenize() -> None:
     for word in ("Obronę", "НАТО", "Ελληνικός", "Türkiye", "Ракетою"):
         assert [fold(word)] == tokenize(word)

@@ -51,9 +51,13 @@ def language(tag: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def normalise(word: str, lang: str | None) -> str:
-    """The key of `word` (one word, as `tokenize` splits text) in a text of language `lang`."""
+    """The key of `word` (one word, as `tokenize` splits text) in a text of language `lang`.
+
+    A string that folds into several tokens ("½" -> "1", "2") gives their concatenation, the
+    same for every language; one with no letter or digit gives "".
+    """
     reduce = _reducer(language(lang))
-    if reduce is None:
+    if reduce is None or not word.strip():
         return fold(word)
     return fold(reduce(word.lower()))
 
