@@ -244,6 +244,7 @@ class Delivery:
     digest_id: int | None  # the digest it went into
     pass_id: str | None  # held by this pass until it ends
     merged_into: int | None  # status merged: the alert that stands for it
+    lease_token: str | None = None  # claimed for sending (`OutboxStore.claim_deliveries`)
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ def test_held_alerts_become_one_digest_when_their_period_closes(archive: Storage
     assert (due.rule, due.channel, due.hold_until) == ("air", "mail", end)
     assert due.ids == tuple(d.id for d in held)
     digest_id = archive.add_digest("air", "mail", "digest-1", '{"digest": 1}', due.ids, end)
+    assert digest_id is not None
     digest = archive.delivery(digest_id)
     assert digest is not None
     assert (digest.event, digest.status, digest.delivery, digest.payload) == (

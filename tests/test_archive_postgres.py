@@ -84,6 +84,7 @@ def test_a_new_archive_has_the_schema(empty_postgres_url: str) -> None:
         "passes",
         "lsh_bands",
         "article_shingles",
+        "period_slots",
         "newswatch_schema",
     } == tables
     assert query(empty_postgres_url, "SELECT version FROM newswatch_schema") == [(SCHEMA_VERSION,)]

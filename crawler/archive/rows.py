@@ -197,4 +197,5 @@ def to_delivery(row: Row) -> Delivery:
         digest_id=_int_or_none(row["digest_id"]),
         pass_id=row["pass_id"],
         merged_into=_int_or_none(row["merged_into"]),
+        lease_token=row.get("lease_token"),
     )

@@ -7,10 +7,16 @@
   soon as it is known. A process killed mid-batch loses nothing: a row is 'sent' only after
   its send returned, so on restart only the sends that were in flight may repeat.
 - A failed send is retried with backoff and jitter, honouring Retry-After, for 24 hours.
+- Several processes (or nodes) deliver one archive side by side: a round claims its rows with
+  a lease (`DELIVERY_LEASE`, renewed while it sends) and records each outcome only under the
+  claim's token, so each row is sent by one of them; a process killed mid-round leaves its
+  rows to be taken over once the lease ran out (only the sends then in flight may repeat,
+  under the same delivery id for receivers to drop).
 - Alerts a pass holds until it ends (scheduler.service.holds) are not due before; those of a pass
   whose process died are released first.
 - Held alerts (a rule's digest, or past its `max_per_hour`) become one digest delivery per
-  rule, channel and period once the period has closed (`make_digests`).
+  rule, channel and period once the period has closed (`make_digests`), once however many
+  processes try (`add_digest` answers None to the second).
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import logging
 import queue
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from crawler.archive import Storage
+from crawler.archive import Storage, StorageError
 from crawler.clock import iso
 from crawler.model import Channel
 from crawler.records import Delivery
@@ -41,10 +48,14 @@ from scheduler.delivery.render import (
     member_fields,
     story_view,
 )
-from scheduler.service.holds import release_orphans
+from scheduler.service.holds import owner_here, release_dead_claims, release_orphans
 from scheduler.service.schedule import retry_at
 
 log = logging.getLogger(__name__)
+
+# A round's claim on its rows: renewed every third of it while the round runs, so it runs out
+# only when the process stopped (then another process takes the rows over).
+DELIVERY_LEASE = timedelta(minutes=2)
 
 
 @dataclass
@@ -109,7 +120,7 @@ def make_digests(archive: Storage, clock: Callable[[], datetime]) -> int:
             end=iso(group.hold_until),
             alerts=alerts,
         )
-        archive.add_digest(
+        digest_id = archive.add_digest(
             group.rule,
             group.channel,
             delivery,
@@ -117,7 +128,7 @@ def make_digests(archive: Storage, clock: Callable[[], datetime]) -> int:
             group.ids,
             clock(),
         )
-        made += 1
+        made += digest_id is not None  # None: another process made this digest first
     return made
 
 
@@ -136,12 +147,14 @@ def deliver_due(
     clock: Callable[[], datetime],
     senders: Mapping[str, Sender] | None = None,
     limit: int = 500,
+    lease: timedelta = DELIVERY_LEASE,
+    owner: str | None = None,
 ) -> DeliveryReport:
-    """Make the digests that are due, then send every due row; returns what happened."""
-    batch = _Batch(archive, channels, clock, senders, limit)
+    """Make the digests that are due, then claim and send the due rows; what happened."""
+    batch = _Batch(archive, channels, clock, senders, limit, lease, owner)
     try:
         while batch.running:
-            batch.record(batch.outcomes.get())
+            batch.record(batch.take())
     except BaseException:
         batch.abandon()
         raise
@@ -154,12 +167,14 @@ async def deliver_due_async(
     clock: Callable[[], datetime],
     senders: Mapping[str, Sender] | None = None,
     limit: int = 500,
+    lease: timedelta = DELIVERY_LEASE,
+    owner: str | None = None,
 ) -> DeliveryReport:
     """`deliver_due` for the service: the event loop keeps running while channels send."""
-    batch = _Batch(archive, channels, clock, senders, limit)
+    batch = _Batch(archive, channels, clock, senders, limit, lease, owner)
     try:
         while batch.running:
-            batch.record(await asyncio.to_thread(batch.outcomes.get))
+            batch.record(await asyncio.to_thread(batch.take))
     except BaseException:
         batch.abandon()
         raise
@@ -177,15 +192,21 @@ class _Batch:
         clock: Callable[[], datetime],
         senders: Mapping[str, Sender] | None,
         limit: int,
+        lease: timedelta,
+        owner: str | None,
     ) -> None:
-        self.archive, self.clock = archive, clock
+        self.archive, self.clock, self.lease = archive, clock, lease
         self.secrets = channel_secrets(channels)  # masked in the errors kept for `alerts`
         senders = senders if senders is not None else registry()
         self.report = DeliveryReport()
         release_orphans(archive, clock())  # alerts of passes whose process died
+        release_dead_claims(archive)  # deliveries claimed by a round whose process died
         make_digests(archive, clock)
         by_channel: dict[str, list[tuple[Delivery, Message]]] = {}
-        for row in archive.due_deliveries(clock(), limit=limit):
+        rows = archive.claim_deliveries(owner or owner_here(), clock(), lease, limit=limit)
+        self.token = rows[0].lease_token if rows else None
+        self.renewed = time.monotonic()
+        for row in rows:
             channel = channels.get(row.channel)
             if channel is None or channel.type not in senders:
                 why = (
@@ -194,7 +215,7 @@ class _Batch:
                     if channel is None
                     else f"channel type {channel.type!r} cannot send"
                 )
-                archive.mark_attempt_failed(row.id, clock(), why, None)
+                archive.mark_attempt_failed(row.id, clock(), why, None, self.token)
                 log.error("delivery %s failed: %s", row.delivery, why)
                 self.report.add(row, "failed")
                 continue
@@ -202,7 +223,7 @@ class _Batch:
                 message = _message(archive, row)
             except Exception as exc:  # a vanished article must not stop the other rows
                 error = f"{type(exc).__name__}: {exc}"
-                archive.mark_attempt_failed(row.id, clock(), error, None)
+                archive.mark_attempt_failed(row.id, clock(), error, None, self.token)
                 log.exception("delivery %s cannot be rendered", row.delivery)
                 self.report.add(row, "failed")
                 continue
@@ -240,21 +261,48 @@ class _Batch:
             thread.start()
         self.running = len(self.threads)
 
-    def record(self, outcome: _Outcome | None) -> None:
+    def take(self) -> _Outcome | bool | None:
+        """The next outcome (None: a channel's thread ended), or False when none came for a
+        while (then `record` renews the claim)."""
+        wait = max(0.1, self.lease.total_seconds() / 3 - (time.monotonic() - self.renewed))
+        try:
+            return self.outcomes.get(timeout=wait)
+        except queue.Empty:
+            return False
+
+    def record(self, outcome: _Outcome | bool | None) -> None:
+        if time.monotonic() - self.renewed >= self.lease.total_seconds() / 3:
+            self._renew()
+        if isinstance(outcome, bool):
+            return
         if outcome is None:
             self.running -= 1
             return
-        self.report.add(outcome.row, _record(self.archive, outcome, self.clock, self.secrets))
+        status = _record(self.archive, outcome, self.clock, self.secrets, self.token)
+        self.report.add(outcome.row, status)
         outcome.recorded.set()  # not when recording failed: then the batch is abandoned
+
+    def _renew(self) -> None:
+        self.renewed = time.monotonic()
+        if self.token is not None:
+            self.archive.renew_deliveries(self.token, self.lease)
 
     def abandon(self) -> None:
         """The recording side stopped (an archive error, a cancelled task): the channels'
-        threads send nothing more; what they did not send stays due."""
+        threads send nothing more; what they did not send stays due (given back at once if
+        the archive still answers, else once the lease ran out)."""
         self.abandoned.set()
+        if self.token is not None:
+            try:
+                self.archive.release_deliveries(self.token)
+            except StorageError:
+                log.warning("the unsent deliveries are given back when their lease runs out")
 
     def finish(self) -> DeliveryReport:
         for thread in self.threads:
             thread.join()
+        if self.token is not None:
+            self.archive.release_deliveries(self.token)  # none left, unless one was skipped
         return self.report
 
 
@@ -269,17 +317,26 @@ def _message(archive: Storage, row: Delivery) -> Message:
 
 
 def _record(
-    archive: Storage, outcome: _Outcome, clock: Callable[[], datetime], secrets: tuple[str, ...]
+    archive: Storage,
+    outcome: _Outcome,
+    clock: Callable[[], datetime],
+    secrets: tuple[str, ...],
+    token: str | None,
 ) -> str:
     row, error = outcome.row, outcome.error
     now = clock()
     if error is None:
-        archive.mark_sent(row.id, now)
+        if not archive.mark_sent(row.id, now, token):
+            log.warning(
+                "delivery %s was sent after its claim ran out; another process had taken it "
+                "over (receivers drop the repeat by its delivery id)",
+                row.delivery,
+            )
         return "sent"
     if isinstance(error, DeliveryError):
         text = redact(str(error), secrets)
         when = retry_at(row.attempts + 1, now, row.expires, error.retry_after, random.random())
-        archive.mark_attempt_failed(row.id, now, text, when)
+        archive.mark_attempt_failed(row.id, now, text, when, token)
         if when is None:
             log.error("delivery %s to %s failed for good: %s", row.delivery, row.channel, text)
             return "failed"
@@ -293,6 +350,6 @@ def _record(
         return "retrying"
     # a bug in a sender: recorded on the row, never retried blindly
     text = redact(f"{type(error).__name__}: {error}", secrets)
-    archive.mark_attempt_failed(row.id, now, text, None)
+    archive.mark_attempt_failed(row.id, now, text, None, token)
     log.error("delivery %s failed: %s", row.delivery, text)
     return "failed"

@@ -38,8 +38,11 @@ def orphaned(
     owner: str, lease_until: datetime, now: datetime, host: str, alive: Callable[[int], bool]
 ) -> bool:
     """A pass nobody will end: its lease expired, or its owner ran on `host` and is gone."""
-    if lease_until <= now:
-        return True
+    return lease_until <= now or gone(owner, host, alive)
+
+
+def gone(owner: str, host: str, alive: Callable[[int], bool]) -> bool:
+    """The owner (``host:pid``) ran on `host` and no longer runs."""
     name, _, pid = owner.rpartition(":")
     return name == host and pid.isdigit() and not alive(int(pid))
 
@@ -74,6 +77,19 @@ def release_orphans(archive: Storage, now: datetime) -> int:
             )
             ended += 1
     return ended
+
+
+def release_dead_claims(archive: Storage) -> int:
+    """Give back the outbox rows claimed by a process of this host that no longer runs (killed
+    mid-round), so they are sent now rather than once the lease ran out; how many claims."""
+    host = socket.gethostname()
+    released = 0
+    for owner, token in archive.delivery_claims():
+        if gone(owner, host, process_alive):
+            rows = archive.release_deliveries(token)
+            log.info("took over %d deliveries claimed by %s, which no longer runs", rows, owner)
+            released += 1
+    return released
 
 
 @asynccontextmanager

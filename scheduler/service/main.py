@@ -11,6 +11,9 @@ asyncio reactor. Jobs (all `async def`, so they run on the loop, not in a thread
   `[health] notify`;
 - prune (hourly, when `[archive] keep_days` is set).
 
+Health and prune run once per period across the processes (nodes) on one archive: the first to
+claim the period's slot in the archive (`OutboxStore.claim_slot`) runs it, the others skip it.
+
 Because due times live in the archive, a restart neither re-crawls every source nor skips what
 fell due while it was down. SIGTERM or SIGINT: stop scheduling, close the running crawl
 cleanly, flush due deliveries, exit 0 (within 30 s).
@@ -39,8 +42,10 @@ from scheduler.cli.trouble import archive_trouble
 from scheduler.config import Config
 from scheduler.delivery.outbox import deliver_due_async
 from scheduler.service.health import assess, notice
+from scheduler.service.holds import owner_here
 from scheduler.service.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
 from scheduler.service.metrics import Metrics
+from scheduler.service.schedule import period_slot
 from scheduler.web.app import WebServer
 from scheduler.web.site import Site
 
@@ -50,6 +55,8 @@ STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to f
 # After the archive failed to write (disk full, locked past the busy timeout), every job waits
 # this long before trying again, so the sources are not fetched once a second meanwhile.
 ARCHIVE_PAUSE = ARCHIVE_RETRY.total_seconds()
+HEALTH_EVERY = timedelta(minutes=1)  # the health job's period, claimed once across nodes
+PRUNE_EVERY = timedelta(hours=1)  # the prune job's
 BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
 
 
@@ -125,7 +132,7 @@ class Service:
                 result.seen,
                 f" ({result.error})" if result.error else "",
             )
-        await self.health_job()  # a source that just turned failing or recovered says so now
+        await self.check_health()  # a source that just turned failing or recovered says so now
         await self.deliver_job()
 
     def _not_held_back(self, name: str, now: datetime) -> bool:
@@ -141,6 +148,13 @@ class Service:
             self.metrics.alerts.labels(rule, channel, status).inc()
 
     async def health_job(self) -> None:
+        """The minute's health check, by one node (or process) of those on the archive."""
+        if self._my_turn("health", self.clock(), HEALTH_EVERY):
+            await self.check_health()
+
+    async def check_health(self) -> None:
+        """Judge each source; a change of state is recorded with its notices, once across
+        nodes (`set_health` records a change only the first time)."""
         now = self.clock()
         states = self.archive.source_states()
         for source in self.config.sources:
@@ -168,15 +182,23 @@ class Service:
                     "detail": health.detail or "the source works again",
                 }
                 notices.append((channel, delivery, json.dumps(payload)))
-            self.archive.set_health(source.name, health.state, now, notices)
+            if not self.archive.set_health(source.name, health.state, now, notices):
+                continue  # another node recorded this change (and queued its notices)
             log.warning("source %s is %s: %s", source.name, change, health.detail)
 
     async def prune_job(self) -> None:
         if self.config.keep_days <= 0:
             return
+        if not self._my_turn("prune", self.clock(), PRUNE_EVERY):
+            return
         pruned = self.archive.prune(self.clock() - timedelta(days=self.config.keep_days))
         if pruned:
             log.info("pruned %d articles older than %d days", pruned, self.config.keep_days)
+
+    def _my_turn(self, job: str, now: datetime, every: timedelta) -> bool:
+        """This process runs `job` for the period `now` falls in: the first on the archive
+        to claim the period's slot (several nodes on one archive run it once)."""
+        return self.archive.claim_slot(job, period_slot(now, every), owner_here(), now)
 
     def _tracked(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """The job, counted while it runs, so a stop can wait for it to finish."""
@@ -252,11 +274,17 @@ class Service:
         scheduler.add_job(
             job(self.health_job),
             "interval",
-            minutes=1,
+            seconds=HEALTH_EVERY.total_seconds(),
             next_run_time=now + timedelta(seconds=5),
             **options,
         )
-        scheduler.add_job(job(self.prune_job), "interval", hours=1, next_run_time=now, **options)
+        scheduler.add_job(
+            job(self.prune_job),
+            "interval",
+            seconds=PRUNE_EVERY.total_seconds(),
+            next_run_time=now,
+            **options,
+        )
         self.scheduler = scheduler
         scheduler.start()
         web = f"; web view on http://{self.config.listen}/" if self.config.web is not None else ""

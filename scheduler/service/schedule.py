@@ -14,6 +14,15 @@ from crawler.model import Source
 RETRY_DELAYS = (5, 300, 1800, 7200, 18000, 36000)
 
 
+def period_slot(now: datetime, every: timedelta) -> str:
+    """The period of a once-per-period job that `now` falls in (periods of `every`, counted
+    from the epoch, in UTC): its start as ISO text, the key nodes claim
+    (`OutboxStore.claim_slot`) so the job runs once per period across nodes."""
+    step = max(1, int(every.total_seconds()))
+    start = int(now.timestamp()) // step * step
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 

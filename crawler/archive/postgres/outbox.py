@@ -20,6 +20,12 @@ from crawler.decide.alerting import (
 )
 from crawler.records import AlertIn, Delivery, DueDigest, Pass
 
+SLOT_MEMORY = timedelta(days=7)  # how long a claimed period slot is remembered
+
+
+def _fence(token: str | None) -> tuple[str, tuple[str, ...]]:
+    return (" AND lease_token = %s", (token,)) if token is not None else ("", ())
+
 
 class OutboxMixin(PostgresBase):
     def _queue_alert(
@@ -142,22 +148,28 @@ class OutboxMixin(PostgresBase):
         payload: str,
         member_ids: Sequence[int],
         now: datetime,
-    ) -> int:
-        """Queue one digest delivery for the held alerts `member_ids`, in one transaction."""
-        with self._transaction():
-            row = self._one(
+    ) -> int | None:
+        """Queue one digest delivery for the held alerts `member_ids`, in one transaction;
+        its id, or None when another node made this digest first (none of the alerts was
+        still held: the second transaction waits on the rows' locks, then finds them
+        digested). A digest is made once however many nodes try."""
+        with self._transaction() as conn:
+            row = conn.execute(
                 """INSERT INTO outbox (delivery, event, rule, channel, payload, created, expires,
                        next_attempt)
                    VALUES (%s, 'digest', %s, %s, %s, %s, %s, %s) RETURNING id""",
                 (delivery, rule, channel, payload, ts(now), ts(now + RETRY_WINDOW), ts(now)),
-            )
+            ).fetchone()
             assert row is not None
             digest_id = int(row["id"])
-            self._execute(
+            taken = conn.execute(
                 "UPDATE outbox SET status = 'digested', digest_id = %s "
                 "WHERE status = 'held' AND id = ANY(%s::bigint[])",
                 (digest_id, list(member_ids)),
-            )
+            ).rowcount
+            if not taken:
+                conn.execute("DELETE FROM outbox WHERE id = %s", (digest_id,))
+                return None
             return digest_id
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
@@ -179,29 +191,102 @@ class OutboxMixin(PostgresBase):
             (payload, outbox_id),
         )
 
-    def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        self._execute(
-            """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = %s,
-                   last_attempt = %s, last_error = NULL WHERE id = %s""",
-            (ts(now), ts(now), outbox_id),
+    def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Delivery]:
+        """Lease up to `limit` due rows (pending, `next_attempt` passed, no pass holding them)
+        that no node holds (or whose lease ran out) to `owner`, under one new token (each
+        row's `lease_token`), in one statement (``FOR UPDATE SKIP LOCKED``: two nodes never
+        wait for each other nor get the same row). Lease times are the database's now()."""
+        rows = self._all(
+            """UPDATE outbox SET lease_owner = %s, lease_token = %s, lease_until = now() + %s
+               WHERE id IN (
+                   SELECT id FROM outbox
+                   WHERE status = 'pending' AND next_attempt <= %s AND pass_id IS NULL
+                       AND (lease_until IS NULL OR lease_until <= now())
+                   ORDER BY next_attempt, id LIMIT %s
+                   FOR UPDATE SKIP LOCKED)
+               RETURNING *""",
+            (owner, str(uuid.uuid4()), lease, ts(now), limit),
+        )
+        deliveries = [to_delivery(row) for row in rows]
+        return sorted(deliveries, key=lambda d: (d.next_attempt, d.id))
+
+    def renew_deliveries(self, token: str, lease: timedelta) -> int:
+        """Extend the leases of the rows still claimed under `token`; how many."""
+        return self._execute(
+            "UPDATE outbox SET lease_until = now() + %s WHERE lease_token = %s", (lease, token)
+        )
+
+    def delivery_claims(self) -> list[tuple[str, str]]:
+        """The claims on outbox rows that are held: (owner, token) each, oldest first."""
+        rows = self._all(
+            "SELECT lease_owner, lease_token, min(id) AS first FROM outbox "
+            "WHERE lease_token IS NOT NULL GROUP BY lease_owner, lease_token ORDER BY first"
+        )
+        return [(str(r["lease_owner"]), str(r["lease_token"])) for r in rows]
+
+    def release_deliveries(self, token: str) -> int:
+        """Give back the rows still claimed under `token`, unsent (they stay due)."""
+        return self._execute(
+            "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, lease_until = NULL "
+            "WHERE lease_token = %s",
+            (token,),
+        )
+
+    def mark_sent(self, outbox_id: int, now: datetime, token: str | None = None) -> bool:
+        """The row was sent. With `token`: only while the row is still claimed under it (a
+        node whose lease was taken over records nothing); True if recorded."""
+        fence, params = _fence(token)
+        return (
+            self._execute(
+                f"""UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = %s,
+                       last_attempt = %s, last_error = NULL, lease_owner = NULL,
+                       lease_token = NULL, lease_until = NULL WHERE id = %s{fence}""",
+                (ts(now), ts(now), outbox_id, *params),
+            )
+            > 0
         )
 
     def mark_attempt_failed(
-        self, outbox_id: int, now: datetime, error: str, next_attempt: datetime | None
-    ) -> None:
-        """A failed send: retry at `next_attempt`, or give up (status failed) when it is None."""
-        if next_attempt is None:
+        self,
+        outbox_id: int,
+        now: datetime,
+        error: str,
+        next_attempt: datetime | None,
+        token: str | None = None,
+    ) -> bool:
+        """A failed send: retry at `next_attempt`, or give up (status failed) when it is None.
+        With `token`, only while the row is still claimed under it; True if recorded."""
+        fence, params = _fence(token)
+        status = "'failed'" if next_attempt is None else "status"
+        return (
             self._execute(
-                """UPDATE outbox SET status = 'failed', attempts = attempts + 1,
-                       last_attempt = %s, last_error = %s WHERE id = %s""",
-                (ts(now), error, outbox_id),
+                f"""UPDATE outbox SET status = {status}, attempts = attempts + 1,
+                       last_attempt = %s, last_error = %s,
+                       next_attempt = coalesce(%s, next_attempt),
+                       lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                   WHERE id = %s{fence}""",
+                (ts(now), error, ts(next_attempt), outbox_id, *params),
             )
-        else:
+            > 0
+        )
+
+    def claim_slot(self, job: str, period: str, owner: str, now: datetime) -> bool:
+        """Claim `job`'s run for `period` (a once-per-period job: pruning, health notices);
+        True for the one node that got it (``INSERT ... ON CONFLICT DO NOTHING RETURNING``).
+        Slots older than a week are forgotten."""
+        with self._transaction():
             self._execute(
-                """UPDATE outbox SET attempts = attempts + 1, last_attempt = %s,
-                       last_error = %s, next_attempt = %s WHERE id = %s""",
-                (ts(now), error, ts(next_attempt), outbox_id),
+                "DELETE FROM period_slots WHERE job = %s AND claimed < %s",
+                (job, ts(now - SLOT_MEMORY)),
             )
+            row = self._one(
+                """INSERT INTO period_slots (job, period, owner, claimed)
+                   VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING owner""",
+                (job, period, owner, ts(now)),
+            )
+        return row is not None
 
     def retry_deliveries(self, now: datetime, ids: Sequence[int] | None) -> int:
         """Put failed deliveries back in the queue (all failed ones when `ids` is None).

@@ -181,5 +181,26 @@ def _migration_2(conn: psycopg.Connection[Any]) -> None:
     conn.execute("CREATE INDEX sources_due ON sources (next_due NULLS FIRST, name)")
 
 
-MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_migration_1, _migration_2)
+def _migration_3(conn: psycopg.Connection[Any]) -> None:
+    """Several nodes delivering: outbox rows claimed with a lease (`outbox.OutboxMixin`), and
+    once-per-period jobs' slots (`period_slots`), as in SQLite's version 8."""
+    conn.execute("ALTER TABLE outbox ADD COLUMN lease_owner text")
+    conn.execute("ALTER TABLE outbox ADD COLUMN lease_token text")
+    conn.execute("ALTER TABLE outbox ADD COLUMN lease_until timestamptz")
+    conn.execute(
+        """CREATE TABLE period_slots (
+            job text NOT NULL,
+            period text NOT NULL,
+            owner text NOT NULL,
+            claimed timestamptz NOT NULL,
+            PRIMARY KEY (job, period)
+        )"""
+    )
+
+
+MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

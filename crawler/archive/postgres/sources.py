@@ -138,23 +138,29 @@ class SourcesMixin(PostgresBase):
 
     def set_health(
         self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]
-    ) -> None:
-        """Record a source's health state and queue its notices, together.
+    ) -> bool:
+        """Record a source's health state and queue its notices, together; only if the state
+        recorded is another (False: it already is `state`, so another process or node
+        recorded this change and queued its notices: a change gives its notices once).
 
         `notices`: (channel, delivery id, payload JSON) for each `[health] notify` channel.
         """
         with self._transaction():
             self._ensure_source(source)
-            self._execute(
-                "UPDATE sources SET health_state = %s, health_since = %s WHERE name = %s",
-                (state, ts(now), source),
+            changed = self._execute(
+                "UPDATE sources SET health_state = %s, health_since = %s "
+                "WHERE name = %s AND health_state IS DISTINCT FROM %s",
+                (state, ts(now), source, state),
             )
+            if not changed:
+                return False
             for channel, delivery, payload in notices:
                 self._execute(
                     """INSERT INTO outbox (delivery, event, channel, payload, created, expires,
                            next_attempt) VALUES (%s, 'source-health', %s, %s, %s, %s, %s)""",
                     (delivery, channel, payload, ts(now), ts(now + RETRY_WINDOW), ts(now)),
                 )
+        return True
 
     def articles_since(self, since: datetime) -> dict[str, int]:
         """Articles first seen since `since`, per source."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from crawler.archive.rows import to_delivery, to_due_digest, to_pass
 from crawler.archive.sqlite.base import SqliteBase
-from crawler.clock import iso
+from crawler.clock import iso, iso_or_none
 from crawler.decide.alerting import (
     RETRY_WINDOW,
     QueuedAlert,
@@ -21,8 +22,35 @@ from crawler.decide.alerting import (
 )
 from crawler.records import AlertIn, Delivery, DueDigest, Pass
 
+SLOT_MEMORY = timedelta(days=7)  # how long a claimed period slot is remembered
+_NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+
+
+def _seconds(lease: timedelta) -> int:
+    return max(1, int(lease.total_seconds() + 0.999))
+
+
+def _fence(token: str | None) -> tuple[str, tuple[str, ...]]:
+    return (" AND lease_token = ?", (token,)) if token is not None else ("", ())
+
 
 class OutboxMixin(SqliteBase):
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A transaction that takes the write lock at once (BEGIN IMMEDIATE): what it reads
+        no other process changes before it commits. Nested: a savepoint of the outer one."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def _queue_alert(
         self, alert: AlertIn, article_id: int, story_id: int, now: datetime, hold: str | None
     ) -> None:
@@ -144,9 +172,11 @@ class OutboxMixin(SqliteBase):
         payload: str,
         member_ids: Sequence[int],
         now: datetime,
-    ) -> int:
-        """Queue one digest delivery for the held alerts `member_ids`, in one transaction."""
-        with self.transaction():
+    ) -> int | None:
+        """Queue one digest delivery for the held alerts `member_ids`, in one transaction;
+        its id, or None when another process made this digest first (none of the alerts was
+        still held): a digest is made once however many processes try."""
+        with self._immediate():
             cursor = self.db.execute(
                 """INSERT INTO outbox (delivery, event, rule, channel, payload, created, expires,
                        next_attempt)
@@ -155,11 +185,14 @@ class OutboxMixin(SqliteBase):
             )
             digest_id = int(cursor.lastrowid or 0)
             marks = ",".join("?" for _ in member_ids)
-            self.db.execute(
+            taken = self.db.execute(
                 f"UPDATE outbox SET status = 'digested', digest_id = ? "
                 f"WHERE status = 'held' AND id IN ({marks})",
                 (digest_id, *member_ids),
-            )
+            ).rowcount
+            if not taken:
+                self.db.execute("DELETE FROM outbox WHERE id = ?", (digest_id,))
+                return None
             return digest_id
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
@@ -182,31 +215,109 @@ class OutboxMixin(SqliteBase):
                 (payload, outbox_id),
             )
 
-    def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        with self.transaction():
-            self.db.execute(
-                """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?,
-                       last_attempt = ?, last_error = NULL WHERE id = ?""",
-                (iso(now), iso(now), outbox_id),
+    def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Delivery]:
+        """Lease up to `limit` due rows (pending, `next_attempt` passed, no pass holding them)
+        that no process holds (or whose lease ran out) to `owner`, under one new token (each
+        row's `lease_token`); the rows, in the order `due_deliveries` gives. Under BEGIN
+        IMMEDIATE, so two processes never get the same row. Lease times are this machine's
+        clock (``'now'``), as for every process on one SQLite file."""
+        token = str(uuid.uuid4())
+        with self._immediate():
+            rows = self._all(
+                f"""UPDATE outbox SET lease_owner = ?, lease_token = ?,
+                       lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?)
+                   WHERE id IN (
+                       SELECT id FROM outbox
+                       WHERE status = 'pending' AND next_attempt <= ? AND pass_id IS NULL
+                           AND (lease_until IS NULL OR lease_until <= {_NOW})
+                       ORDER BY next_attempt, id LIMIT ?)
+                   RETURNING *""",
+                (owner, token, f"+{_seconds(lease)} seconds", iso(now), limit),
+            )
+        deliveries = [to_delivery(row) for row in rows]
+        return sorted(deliveries, key=lambda d: (d.next_attempt, d.id))
+
+    def renew_deliveries(self, token: str, lease: timedelta) -> int:
+        """Extend the leases of the rows still claimed under `token`; how many."""
+        with self._immediate():
+            return int(
+                self.db.execute(
+                    "UPDATE outbox SET lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?) "
+                    "WHERE lease_token = ?",
+                    (f"+{_seconds(lease)} seconds", token),
+                ).rowcount
             )
 
+    def delivery_claims(self) -> list[tuple[str, str]]:
+        """The claims on outbox rows that are held: (owner, token) each, oldest first."""
+        rows = self._all(
+            "SELECT lease_owner, lease_token, min(id) AS first FROM outbox "
+            "WHERE lease_token IS NOT NULL GROUP BY lease_owner, lease_token ORDER BY first"
+        )
+        return [(str(r["lease_owner"]), str(r["lease_token"])) for r in rows]
+
+    def release_deliveries(self, token: str) -> int:
+        """Give back the rows still claimed under `token`, unsent (they stay due)."""
+        with self._immediate():
+            return int(
+                self.db.execute(
+                    "UPDATE outbox SET lease_owner = NULL, lease_token = NULL, "
+                    "lease_until = NULL WHERE lease_token = ?",
+                    (token,),
+                ).rowcount
+            )
+
+    def mark_sent(self, outbox_id: int, now: datetime, token: str | None = None) -> bool:
+        """The row was sent. With `token`: only while the row is still claimed under it (a
+        process whose lease was taken over records nothing); True if recorded."""
+        fence, params = _fence(token)
+        with self._immediate():
+            cursor = self.db.execute(
+                f"""UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent = ?,
+                       last_attempt = ?, last_error = NULL, lease_owner = NULL,
+                       lease_token = NULL, lease_until = NULL WHERE id = ?{fence}""",
+                (iso(now), iso(now), outbox_id, *params),
+            )
+            return cursor.rowcount > 0
+
     def mark_attempt_failed(
-        self, outbox_id: int, now: datetime, error: str, next_attempt: datetime | None
-    ) -> None:
-        """A failed send: retry at `next_attempt`, or give up (status failed) when it is None."""
-        with self.transaction():
-            if next_attempt is None:
-                self.db.execute(
-                    """UPDATE outbox SET status = 'failed', attempts = attempts + 1,
-                           last_attempt = ?, last_error = ? WHERE id = ?""",
-                    (iso(now), error, outbox_id),
-                )
-            else:
-                self.db.execute(
-                    """UPDATE outbox SET attempts = attempts + 1, last_attempt = ?,
-                           last_error = ?, next_attempt = ? WHERE id = ?""",
-                    (iso(now), error, iso(next_attempt), outbox_id),
-                )
+        self,
+        outbox_id: int,
+        now: datetime,
+        error: str,
+        next_attempt: datetime | None,
+        token: str | None = None,
+    ) -> bool:
+        """A failed send: retry at `next_attempt`, or give up (status failed) when it is None.
+        With `token`, only while the row is still claimed under it; True if recorded."""
+        fence, params = _fence(token)
+        status = "'failed'" if next_attempt is None else "status"
+        with self._immediate():
+            cursor = self.db.execute(
+                f"""UPDATE outbox SET status = {status}, attempts = attempts + 1,
+                       last_attempt = ?, last_error = ?, next_attempt = coalesce(?, next_attempt),
+                       lease_owner = NULL, lease_token = NULL, lease_until = NULL
+                   WHERE id = ?{fence}""",
+                (iso(now), error, iso_or_none(next_attempt), outbox_id, *params),
+            )
+            return cursor.rowcount > 0
+
+    def claim_slot(self, job: str, period: str, owner: str, now: datetime) -> bool:
+        """Claim `job`'s run for `period` (a once-per-period job: pruning, health notices);
+        True for the one process that got it. Slots older than a week are forgotten."""
+        with self._immediate():
+            self.db.execute(
+                "DELETE FROM period_slots WHERE job = ? AND claimed < ?",
+                (job, iso(now - SLOT_MEMORY)),
+            )
+            row = self._one(
+                """INSERT INTO period_slots (job, period, owner, claimed) VALUES (?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING RETURNING owner""",
+                (job, period, owner, iso(now)),
+            )
+            return row is not None
 
     def retry_deliveries(self, now: datetime, ids: Sequence[int] | None) -> int:
         """Put failed deliveries back in the queue (all failed ones when `ids` is None).

@@ -210,6 +210,23 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE articles_fts_v7 RENAME TO articles_fts")
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """Several processes on one archive: outbox rows claimed with a lease (owner, token,
+    until) while they are sent, and once-per-period jobs' slots (`period_slots`)."""
+    db.execute("ALTER TABLE outbox ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN lease_token TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN lease_until TEXT")
+    db.execute(
+        """CREATE TABLE period_slots (
+            job TEXT NOT NULL,
+            period TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            claimed TEXT NOT NULL,
+            PRIMARY KEY (job, period)
+        )"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -218,5 +235,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

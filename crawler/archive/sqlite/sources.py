@@ -131,23 +131,29 @@ class SourcesMixin(SqliteBase):
 
     def set_health(
         self, source: str, state: str, now: datetime, notices: Sequence[tuple[str, str, str]]
-    ) -> None:
-        """Record a source's health state and queue its notices, together.
+    ) -> bool:
+        """Record a source's health state and queue its notices, together; only if the state
+        recorded is another (False: it already is `state`, so another process or node
+        recorded this change and queued its notices: a change gives its notices once).
 
         `notices`: (channel, delivery id, payload JSON) for each `[health] notify` channel.
         """
         with self.transaction():
             self._ensure_source(source)
-            self.db.execute(
-                "UPDATE sources SET health_state = ?, health_since = ? WHERE name = ?",
-                (state, iso(now), source),
-            )
+            changed = self.db.execute(
+                "UPDATE sources SET health_state = ?, health_since = ? "
+                "WHERE name = ? AND health_state IS NOT ?",
+                (state, iso(now), source, state),
+            ).rowcount
+            if not changed:
+                return False
             for channel, delivery, payload in notices:
                 self.db.execute(
                     """INSERT INTO outbox (delivery, event, channel, payload, created, expires,
                            next_attempt) VALUES (?, 'source-health', ?, ?, ?, ?, ?)""",
                     (delivery, channel, payload, iso(now), iso(now + RETRY_WINDOW), iso(now)),
                 )
+        return True
 
     def articles_since(self, since: datetime) -> dict[str, int]:
         """Articles first seen since `since`, per source."""
