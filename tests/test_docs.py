@@ -124,7 +124,7 @@ def command_rows() -> dict[str, str]:
     """Commands table: the command path of each row (before its first argument) -> the row."""
     rows = {}
     for line in section("Commands").splitlines():
-        found = re.match(r"\| `([a-z][a-z ]*?)(?: [\[(A-Z].*?)?` \|", line)
+        found = re.match(r"\| `([a-z][a-z ]*?)(?: [\[(A-Z-].*?)?` \|", line)
         if found:
             rows[found.group(1)] = line
     return rows

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from scheduler.cli.trouble import archive_trouble
 from scheduler.config import STARTER_CONFIG, Config, ConfigError, load
 from scheduler.config.durations import parse_duration
 from scheduler.config.secrets import RedactingFilter, channel_secrets
+from scheduler.config.values import without_password
 from scheduler.web.reports import alert_json, article_json, source_json
 
 log = logging.getLogger("newswatch")
@@ -431,6 +433,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from crawler.archive.migrate import migrate_archive
+
+    config = _load(args)
+    if config.archive_path is None:
+        raise UsageError(
+            "migrate copies the SQLite archive named by [archive] path, and this config names "
+            "a PostgreSQL archive ([archive] url); point -c at the config of the SQLite archive"
+        )
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"--to must be a postgresql:// URL (got {args.to.split(':', 1)[0]}:...)")
+    shown: dict[str, int] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        step = max(total // 20, 1)  # about every 5 % of a table, and its end
+        if done >= total or done - shown.get(name, 0) >= step:
+            shown[name] = done
+            print(f"migrate: {name} {done}/{total}", file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    copied = migrate_archive(config.archive_path, args.to, progress)
+    seconds = time.monotonic() - started
+    total = sum(copied.values())
+    print(
+        f"copied {copied.get('articles', 0)} articles ({total} rows in {len(copied)} tables) "
+        f"in {seconds:.1f} s to {without_password(args.to)}; {config.archive_path} is "
+        "unchanged. Set [archive] url to this database in every node's config."
+    )
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from scheduler.cli.demo import run
 
@@ -536,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "the archive on stdout")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--since", metavar="DUR")
+    p = add(
+        "migrate",
+        cmd_migrate,
+        "copy the whole SQLite archive into an empty PostgreSQL database (all or nothing)",
+    )
+    p.add_argument("--to", metavar="URL", required=True, help="postgresql://USER@HOST/DATABASE")
     p = add("demo", cmd_demo, "offline demo, needs no config: crawl a sample site, show alerts")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's config and archive in DIR")
     return parser
