@@ -187,6 +187,7 @@ def _migration_3(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ALTER TABLE outbox ADD COLUMN lease_owner text")
     conn.execute("ALTER TABLE outbox ADD COLUMN lease_token text")
     conn.execute("ALTER TABLE outbox ADD COLUMN lease_until timestamptz")
+    conn.execute("CREATE INDEX outbox_lease ON outbox (lease_token) WHERE lease_token IS NOT NULL")
     conn.execute(
         """CREATE TABLE period_slots (
             job text NOT NULL,

@@ -216,6 +216,8 @@ def _migration_8(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN lease_owner TEXT")
     db.execute("ALTER TABLE outbox ADD COLUMN lease_token TEXT")
     db.execute("ALTER TABLE outbox ADD COLUMN lease_until TEXT")
+    # the claims held (each round looks for those of dead processes): few rows, found at once
+    db.execute("CREATE INDEX outbox_lease ON outbox(lease_token) WHERE lease_token IS NOT NULL")
     db.execute(
         """CREATE TABLE period_slots (
             job TEXT NOT NULL,
