@@ -7,6 +7,7 @@ SIGKILLed mid-round."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ import pytest
 from servers import WebhookReceiver
 
 from crawler.archive import AlertIn, ArticleIn, Storage, open_archive
+from crawler.model import Channel
+from scheduler.delivery.outbox import deliver_due_async
 from scheduler.service.schedule import period_slot
 
 NOW = datetime(2025, 6, 9, 10, 20, tzinfo=UTC)
@@ -187,6 +190,33 @@ def run_node(argv: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+
+
+def test_a_round_stopped_half_way_gives_its_rows_back_at_once(
+    opener: Callable[[], Storage],
+) -> None:
+    """The service's round cancelled (a stop, an error on the recording side): what it did not
+    send is released for the next round or node, not held for the lease's 2 minutes."""
+    archive = opener()
+    queue_alerts(archive, 4, datetime.now(UTC))
+    channels = {"hook": Channel("hook", "webhook", {"url": "", "timeout": 10.0})}
+
+    async def cancelled_round(hook: WebhookReceiver) -> None:
+        channels["hook"].options["url"] = hook.url
+        task = asyncio.create_task(
+            deliver_due_async(archive, channels, lambda: datetime.now(UTC), owner="node-a:1")
+        )
+        while not hook.requests:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with WebhookReceiver(responses=[(200, {}, b"ok", 1.0)]) as hook:
+        asyncio.run(cancelled_round(hook))
+        assert archive.delivery_claims() == []
+        again = opener().claim_deliveries("node-b:1", datetime.now(UTC), LEASE)
+        assert len(again) == 4  # all unsent (the one in flight was not recorded)
 
 
 def per_id(hook: WebhookReceiver) -> Counter[str]:

@@ -206,28 +206,32 @@ class _Batch:
         rows = archive.claim_deliveries(owner or owner_here(), clock(), lease, limit=limit)
         self.token = rows[0].lease_token if rows else None
         self.renewed = time.monotonic()
-        for row in rows:
-            channel = channels.get(row.channel)
-            if channel is None or channel.type not in senders:
-                why = (
-                    f"channel {row.channel!r} is not in the config any more; add it back "
-                    "and run `newswatch alerts retry --failed`"
-                    if channel is None
-                    else f"channel type {channel.type!r} cannot send"
-                )
-                archive.mark_attempt_failed(row.id, clock(), why, None, self.token)
-                log.error("delivery %s failed: %s", row.delivery, why)
-                self.report.add(row, "failed")
-                continue
-            try:
-                message = _message(archive, row)
-            except Exception as exc:  # a vanished article must not stop the other rows
-                error = f"{type(exc).__name__}: {exc}"
-                archive.mark_attempt_failed(row.id, clock(), error, None, self.token)
-                log.exception("delivery %s cannot be rendered", row.delivery)
-                self.report.add(row, "failed")
-                continue
-            by_channel.setdefault(row.channel, []).append((row, message))
+        try:
+            for row in rows:
+                channel = channels.get(row.channel)
+                if channel is None or channel.type not in senders:
+                    why = (
+                        f"channel {row.channel!r} is not in the config any more; add it back "
+                        "and run `newswatch alerts retry --failed`"
+                        if channel is None
+                        else f"channel type {channel.type!r} cannot send"
+                    )
+                    archive.mark_attempt_failed(row.id, clock(), why, None, self.token)
+                    log.error("delivery %s failed: %s", row.delivery, why)
+                    self.report.add(row, "failed")
+                    continue
+                try:
+                    message = _message(archive, row)
+                except Exception as exc:  # a vanished article must not stop the other rows
+                    error = f"{type(exc).__name__}: {exc}"
+                    archive.mark_attempt_failed(row.id, clock(), error, None, self.token)
+                    log.exception("delivery %s cannot be rendered", row.delivery)
+                    self.report.add(row, "failed")
+                    continue
+                by_channel.setdefault(row.channel, []).append((row, message))
+        except BaseException:  # an archive error: the rows claimed go back now
+            self._give_back()
+            raise
 
         self.outcomes: queue.Queue[_Outcome | None] = queue.Queue()
         self.abandoned = threading.Event()  # the recording side failed: send nothing more
@@ -292,6 +296,10 @@ class _Batch:
         threads send nothing more; what they did not send stays due (given back at once if
         the archive still answers, else once the lease ran out)."""
         self.abandoned.set()
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """Release the rows still claimed, if the archive answers (else their lease runs out)."""
         if self.token is not None:
             try:
                 self.archive.release_deliveries(self.token)
