@@ -393,5 +393,6 @@ def test_every_field_of_the_config_has_been_weighed_for_secrets() -> None:
         "health_failures",
         "channels",
         "web",
+        "aliases",
         "rules_cache",
     }

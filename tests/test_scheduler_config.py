@@ -96,6 +96,8 @@ def test_example_sets_every_schema_key_and_comments_it() -> None:
             table = table[:-2]
             count = len(getattr(example, table))
             paths = [(table, i, key) for i in range(count)]
+        elif table == "aliases":
+            paths = [("aliases", name) for name in example.aliases]
         elif table == "channels":
             kind, _, key = key.partition(".")
             paths = [("channels", name, key) for name in channel_names[kind.strip("<>")]]
@@ -497,7 +499,8 @@ def test_locate_keys() -> None:
 
 def test_schema_declares_each_table_once() -> None:
     names = [table.name for table in SCHEMA]
-    expected = ["archive", "crawl", "service", "web", "topic", "sources", "rules", "health"]
+    expected = ["archive", "crawl", "service", "web", "aliases", "topic", "sources"]
+    expected += ["rules", "health"]
     assert names == [*expected, "channels"]
     for table in SCHEMA:
         key_names = [key.name for key in table.keys]

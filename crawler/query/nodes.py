@@ -132,17 +132,24 @@ class Term:
         (``defen*`` -> ``("defen",)``; ``air-def*`` -> ``("air", "def")``).
     tokens: normalised as by `tokenize`, never empty.
     field: ``None`` (title, summary or text) or ``"title"`` (title only).
+    exact: written ``=term`` or ``="a phrase"``: that form only. Today every word matches only
+        its own form (case and accents folded), so an exact term matches like a plain one; a
+        normaliser that matches inflected forms must leave exact terms as they are.
 
     ``str(term)`` is its lower-case query form: ``nato``, ``air defence``, ``defen*``,
-    ``title:nato``, ``title:"air defence"``.
+    ``title:nato``, ``title:"air defence"``, ``=nato``, ``="air defence"``.
     """
 
     kind: TermKind
     tokens: tuple[str, ...]
     field: Field | None = None
+    exact: bool = False
 
     def __str__(self) -> str:
         core = " ".join(self.tokens) + ("*" if self.kind == "prefix" else "")
+        if self.exact:
+            core = f'="{core}"' if len(self.tokens) > 1 else f"={core}"
+            return core if self.field is None else f"{self.field}:{core}"
         if self.field is None:
             return core
         return f'{self.field}:"{core}"' if len(self.tokens) > 1 else f"{self.field}:{core}"

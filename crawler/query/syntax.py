@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 
+from crawler.query.aliases import builtin_expansions
 from crawler.query.evaluate import (
     Query,
 )
@@ -33,12 +37,14 @@ _OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
 _WORD_STOP = frozenset('()",')
 _TERM_START = frozenset({"WORD", "PHRASE", "LPAREN", "NOT", "NEAR", "FIELD"})
 MAX_NESTING = 100  # parentheses / NOT nesting; deeper is an error, not a RecursionError
+MAX_NEAR_EXPANSION = 1000  # NEAR over alias sets: at most this many combinations of terms
 
 
 class _Token(NamedTuple):
     kind: str  # WORD PHRASE FIELD LPAREN RPAREN COMMA AND OR NOT NEAR END
     value: str
     position: int
+    exact: bool = False  # a PHRASE written ="..."
 
 
 def _lex(text: str) -> list[_Token]:
@@ -52,13 +58,18 @@ def _lex(text: str) -> list[_Token]:
             kind = {"(": "LPAREN", ")": "RPAREN", ",": "COMMA"}[char]
             tokens.append(_Token(kind, char, i))
             i += 1
-        elif char == '"':
-            end = text.find('"', i + 1)
+        elif char == '"' or (char == "=" and text.startswith('"', i + 1)):
+            exact = char == "="
+            quote = i + 1 if exact else i
+            end = text.find('"', quote + 1)
             if end < 0:
                 raise QueryError(
-                    "unterminated quote", text, i, "add a closing '\"' at the end of the phrase"
+                    "unterminated quote",
+                    text,
+                    quote,
+                    "add a closing '\"' at the end of the phrase",
                 )
-            tokens.append(_Token("PHRASE", text[i + 1 : end], i))
+            tokens.append(_Token("PHRASE", text[quote + 1 : end], i, exact))
             i = end + 1
         else:
             field = _FIELD_RE.match(text, i)
@@ -97,10 +108,14 @@ class _Parser:
     unary   := NOT unary | primary
     primary := WORD | PHRASE | '(' or ')' | near | FIELD (WORD | PHRASE | '(' or ')' | near)
     near    := NEAR '(' (WORD | PHRASE) (WORD | PHRASE)+ [',' WORD] ')'
+
+    A WORD is a term (``nato``, ``defen*``), an exact term (``=nato``) or an alias set
+    (``@nato``: an OR of its terms; inside NEAR, an OR of NEARs, one per combination).
     """
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, aliases: Mapping[str, tuple[Term, ...]]):
         self.text = text
+        self.aliases = aliases
         self.tokens = _lex(text)
         self.at = 0
         self.depth = 0
@@ -214,7 +229,8 @@ class _Parser:
     def parse_primary(self) -> Node:
         token = self.peek()
         if token.kind == "WORD":
-            return self.word(self.take())
+            terms = self.operand(self.take())
+            return terms[0] if len(terms) == 1 else Or(terms)
         if token.kind == "PHRASE":
             return self.phrase(self.take())
         if token.kind == "LPAREN":
@@ -265,13 +281,16 @@ class _Parser:
                 "write NEAR(a b, 10), or 'near' in lower case to search for the word",
             )
         opening = self.take()
-        terms: list[Term] = []
+        terms: list[tuple[Term, ...]] = []  # each place: its term, or an alias set's terms
+        sets: list[_Token] = []
         while True:
             token = self.peek()
             if token.kind == "WORD":
-                terms.append(self.word(self.take()))
+                terms.append(self.operand(self.take()))
+                if token.value.startswith("@"):
+                    sets.append(token)
             elif token.kind == "PHRASE":
-                terms.append(self.phrase(self.take()))
+                terms.append((self.phrase(self.take()),))
             elif token.kind in ("COMMA", "RPAREN"):
                 break
             elif token.kind == "END":
@@ -333,10 +352,64 @@ class _Parser:
                 "NEAR ends with the distance: NEAR(a b, 10)",
             )
         self.take()
-        return Near(tuple(terms), distance)
+        combinations = 1
+        for place in terms:
+            combinations *= len(place)
+        if combinations > MAX_NEAR_EXPANSION:
+            raise self.error(
+                f"NEAR over alias sets makes {combinations} combinations of terms",
+                sets[0].position,
+                f"at most {MAX_NEAR_EXPANSION}; put fewer sets inside NEAR, or define a "
+                "smaller set of your own under [aliases]",
+            )
+        nears = tuple(Near(combo, distance) for combo in itertools.product(*terms))
+        return nears[0] if len(nears) == 1 else Or(nears)
+
+    def operand(self, token: _Token) -> tuple[Term, ...]:
+        """A WORD: its term, or the terms of the alias set it names (``@nato``)."""
+        if not token.value.startswith("@"):
+            return (self.word(token),)
+        name = token.value[1:]
+        if not name:
+            raise self.error(
+                "'@' without a set name", token.position, "write the set's name, e.g. @nato"
+            )
+        terms = self.aliases.get(name.lower())
+        if terms is None:
+            hint = (
+                "define it under [aliases] in the config, or list the sets there are "
+                "with `newswatch rules aliases`"
+            )
+            close = difflib.get_close_matches(name.lower(), list(self.aliases), n=1, cutoff=0.7)
+            if close:
+                hint = f"did you mean @{close[0]}? ({hint})"
+            raise self.error(f"unknown alias set '@{name}'", token.position, hint)
+        return terms
 
     def word(self, token: _Token) -> Term:
         raw, position = token.value, token.position
+        exact = raw.startswith("=")
+        if exact:
+            raw, position = raw[1:], position + 1
+            if not raw:
+                raise self.error(
+                    "lone '='",
+                    token.position,
+                    "put '=' right before a word or a phrase, e.g. =Patriot or =\"air defence\"",
+                )
+            if raw.startswith(("=", "@")):
+                raise self.error(
+                    f"'={raw[0]}'",
+                    token.position,
+                    "'=' goes right before a word or a phrase, e.g. =Patriot; "
+                    "an alias set's terms cannot be made exact by '='",
+                )
+            if raw.endswith("*"):
+                raise self.error(
+                    "'=' with '*'",
+                    token.position,
+                    "a prefix matches many forms, '=' exactly one; drop one of them",
+                )
         prefix = raw.endswith("*")
         core = raw[:-1] if prefix else raw
         if prefix and not core:
@@ -364,7 +437,7 @@ class _Parser:
                 "remove it; punctuation is ignored when matching",
             )
         kind: TermKind = "prefix" if prefix else ("word" if len(tokens) == 1 else "phrase")
-        return Term(kind, tokens)
+        return Term(kind, tokens, exact=exact)
 
     def phrase(self, token: _Token) -> Term:
         inner, position = token.value, token.position
@@ -374,6 +447,14 @@ class _Parser:
             )
         body = inner.rstrip()
         prefix = body.endswith("*")
+        if prefix and token.exact:
+            raise self.error(
+                "'=' with '*'",
+                position,
+                "a prefix matches many forms, '=' exactly one; drop one of them",
+            )
+        if token.exact:
+            position += 1  # the quote
         core = body[:-1] if prefix else body
         star = core.find("*")
         if star >= 0 or (prefix and not _TOKEN_RE.match(core[-1:])):
@@ -390,9 +471,12 @@ class _Parser:
                 'put words between the quotes, e.g. "air defence"',
             )
         kind: TermKind = "prefix" if prefix else ("word" if len(tokens) == 1 else "phrase")
-        return Term(kind, tokens)
+        return Term(kind, tokens, exact=token.exact)
 
 
-def parse(text: str) -> Query:
-    """Parse a query; raise QueryError saying where a malformed query is wrong."""
-    return Query(text, _Parser(text).parse())
+def parse(text: str, aliases: Mapping[str, tuple[Term, ...]] | None = None) -> Query:
+    """Parse a query; raise QueryError saying where a malformed query is wrong.
+
+    `aliases`: the terms of each alias set ``@name`` may name (`crawler.query.aliases`:
+    ``expansions(alias_sets(config_sets))``); None: the built-in sets only."""
+    return Query(text, _Parser(text, builtin_expansions() if aliases is None else aliases).parse())

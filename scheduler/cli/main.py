@@ -155,16 +155,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parse_query(text: str) -> Any:
+def _parse_query(text: str, config: Config | None = None) -> Any:
+    """The query `text`; its `@name`s are the alias sets of `config` (None: built-in only)."""
     try:
-        return parse(text)
+        return parse(text, config.alias_terms() if config is not None else None)
     except QueryError as exc:
         raise UsageError(f"bad query: {exc}") from exc
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    query = _parse_query(args.query)
+    # a query without alias sets is checked before the config is read
+    query = _parse_query(args.query) if "@" not in args.query else None
     config = _load(args)
+    if query is None:
+        query = _parse_query(args.query, config)
     with closing(config.open_archive()) as archive:
         found = search(
             archive, query, since=_since(args.since), source=args.source, limit=args.limit
@@ -194,7 +198,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             f"newswatch: no rule named {args.rule!r} (rules: {names}); testing it as a query",
             file=sys.stderr,
         )
-    query = rule.query if rule is not None else _parse_query(args.rule)
+    query = rule.query if rule is not None else _parse_query(args.rule, config)
     with closing(config.open_archive()) as archive:
         found = backtest(archive, query, _since(args.since), rule.sources if rule else ())
     _print_found(found, args.json)
@@ -318,6 +322,63 @@ def feed_base(listen: str) -> str:
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def cmd_rules_aliases(args: argparse.Namespace) -> int:
+    import difflib
+
+    sets = _load(args).alias_sets()
+    if args.name is not None:
+        name = args.name.removeprefix("@").lower()
+        if name not in sets:
+            close = difflib.get_close_matches(name, list(sets), n=1, cutoff=0.7)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(
+                f"no alias set named {args.name!r}{hint} (`newswatch rules aliases` lists "
+                "them; define one under [aliases] in the config)"
+            )
+        chosen = [sets[name]]
+    else:
+        chosen = list(sets.values())
+    if args.json:
+        rows = [
+            {
+                "name": s.name,
+                "builtin": s.builtin,
+                "source": s.source,
+                "note": s.note,
+                "terms": list(s.terms),
+            }
+            for s in chosen
+        ]
+        _print_json(rows[0] if args.name is not None else rows)
+    elif args.name is not None:
+        (one,) = chosen
+        origin = "built-in" if one.builtin else "from the config"
+        print(f"@{one.name} ({origin}, {len(one.terms)} terms)")
+        print(f"source: {one.source}")
+        if one.note:
+            print(f"note: {one.note}")
+        for term in one.terms:
+            print(f"  {term}")
+    else:
+        table(
+            [
+                [
+                    f"@{s.name}",
+                    "built-in" if s.builtin else "config",
+                    len(s.terms),
+                    _shorten(", ".join(s.terms), 60),
+                ]
+                for s in chosen
+            ],
+            ["SET", "FROM", "TERMS", "FIRST TERMS"],
+        )
+    return EXIT_OK
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def cmd_rules_feeds(args: argparse.Namespace) -> int:
@@ -521,6 +582,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rules_test)
     p.add_argument("rule", metavar="NAME-or-QUERY")
     p.add_argument("--since", metavar="DUR", default="30d", help="how far back (default 30d)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    p = rules_sub.add_parser(
+        "aliases",
+        parents=[common],
+        help="the alias sets usable as @name in queries, built-in and from the config",
+    )
+    p.set_defaults(func=cmd_rules_aliases)
+    p.add_argument("name", nargs="?", metavar="NAME", help="show only this set, with its terms")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
     p = rules_sub.add_parser(

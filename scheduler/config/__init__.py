@@ -26,7 +26,7 @@ from typing import Any
 from crawler.model import Channel
 from scheduler.config.expand import expand
 from scheduler.config.kept import file_key
-from scheduler.config.loader import _Loader
+from scheduler.config.loader import _Loader, aliases_key
 from scheduler.config.locate import _Locator, locate_keys
 from scheduler.config.problems import ConfigError, Problem
 from scheduler.config.result import Config
@@ -41,7 +41,7 @@ from scheduler.config.rulecache import RuleCache, gc_paused
 from scheduler.config.schema import SCHEMA, TABLES, channel_types, schema_keys
 from scheduler.config.secrets import channel_secrets, redact
 from scheduler.config.starter import STARTER_CONFIG
-from scheduler.config.values import _KNOWN_QUERIES, REQUIRED, Computed
+from scheduler.config.values import _KNOWN_QUERIES, REQUIRED, Computed, known_key
 
 __all__ = [
     "REQUIRED",
@@ -120,9 +120,10 @@ def _load(
         config, problems, cache, data = _parse(Path(path), text, environ, cache, True)
     if config is None or cache is None:
         return None, problems
-    parsed = {rule.query_text: rule.query for rule in config.rules}
+    sets = aliases_key(config.aliases)  # a query naming a set is known with its sets
+    parsed = {known_key(rule.query_text, sets): rule.query for rule in config.rules}
     if config.topic is not None and config.topic_text is not None:
-        parsed[config.topic_text] = config.topic
+        parsed[known_key(config.topic_text, sets)] = config.topic
     cache.remember_queries(parsed)
     cache.remember_config(keep(config, data, key, text, environ))
     return dataclasses.replace(config, rules_cache=cache), problems

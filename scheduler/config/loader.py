@@ -4,6 +4,7 @@ reported with its path, then the plain values of crawler.model built from the re
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.model import Channel, CrawlOptions, Rule, Source
+from crawler.query.aliases import alias_sets, expansions
 from scheduler.config.expand import (
     expand,
 )
@@ -32,6 +34,7 @@ from scheduler.config.schema import (
     channel_types,
 )
 from scheduler.config.values import (
+    _ALIASES,
     NAME_PATTERN,
     NAME_RULE,
     REQUIRED,
@@ -41,6 +44,7 @@ from scheduler.config.values import (
     ParsedQuery,
     Table,
     TableCheck,
+    alias_name,
 )
 from scheduler.web.options import WebOptions
 
@@ -94,14 +98,23 @@ class _Loader:
             if name not in TABLES:
                 self.unknown((name,), name, list(TABLES))
         results: dict[str, Any] = {}
-        for table in SCHEMA:
-            raw = data.get(table.name, _MISSING)
-            if table.kind == "table":
-                results[table.name] = self.table(table, raw)
-            elif table.kind == "array":
-                results[table.name] = self.array(table, raw)
-            else:
-                results[table.name] = self.channels(table, raw)
+        token = None
+        try:
+            for table in SCHEMA:
+                raw = data.get(table.name, _MISSING)
+                if table.kind == "table":
+                    results[table.name] = self.table(table, raw)
+                elif table.kind == "array":
+                    results[table.name] = self.array(table, raw)
+                elif table.kind == "sets":
+                    results[table.name] = sets = self.sets(table, raw)
+                    # the queries after it may name these sets (the tables come in this order)
+                    token = _ALIASES.set((aliases_key(sets), expansions(alias_sets(sets))))
+                else:
+                    results[table.name] = self.channels(table, raw)
+        finally:
+            if token is not None:
+                _ALIASES.reset(token)
         self.check_references()
         if self.problems:
             return None
@@ -150,6 +163,34 @@ class _Loader:
                 path, item, channel_types()[kind], None, channel_checks().get(kind)
             )
         return results
+
+    def sets(self, table: Table, raw: Any) -> dict[str, tuple[str, ...]]:
+        """The valid sets of `[aliases]`: name -> its terms as written."""
+        if raw is _MISSING:
+            return {}
+        if not isinstance(raw, dict):
+            self.report(
+                (table.name,),
+                f'expected an [{table.name}] table of name = ["term", ...], got {describe(raw)}',
+            )
+            return {}
+        (key,) = table.keys
+        found: dict[str, tuple[str, ...]] = {}
+        for name, terms in raw.items():
+            path: KeyPath = (table.name, name)
+            try:
+                key_name = alias_name(name)
+            except ValueError as exc:
+                self.report(path, str(exc))
+                continue
+            value = self.expand(path, terms)
+            if value is _FAILED:
+                continue
+            try:
+                found[key_name] = _finish(key, value)
+            except ValueError as exc:
+                self.report(path, str(exc))
+        return found
 
     def entry(
         self,
@@ -258,6 +299,11 @@ class _Loader:
                 self.report(where, message)
 
 
+def aliases_key(sets: Mapping[str, Sequence[str]]) -> str:
+    """A fingerprint of a config's alias sets (the built-in ones are in the code's key)."""
+    return hashlib.sha256(json.dumps(sorted(sets.items())).encode("utf-8")).hexdigest()
+
+
 def _finish(key: Key, value: Any) -> Any:
     value = key.type.convert(value)
     return key.check(value) if key.check else value
@@ -323,6 +369,7 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
         topic_text=parsed.text if parsed else None,
         sources=tuple(sources),
         rules=tuple(rules),
+        aliases=dict(results["aliases"]),
         health_notify=health["notify"],
         health_failures=health["failures"],
         channels=channels,

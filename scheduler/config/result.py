@@ -7,7 +7,8 @@ from pathlib import Path
 
 from crawler.archive import Storage, open_archive
 from crawler.model import Channel, CrawlOptions, Rule, Source
-from crawler.query import Query
+from crawler.query import Query, Term
+from crawler.query.aliases import AliasSet, alias_sets, expansions
 from scheduler.config.rulecache import RuleCache
 from scheduler.config.values import without_password
 from scheduler.web.options import WebOptions
@@ -31,6 +32,8 @@ class Config:
     health_failures: int
     channels: dict[str, Channel]
     web: WebOptions | None = field(default=None, repr=False)  # [web]; None: no web view
+    # the config's own [aliases] sets, name -> terms as written (the built-in ones come on top)
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the compiled rules of the last run (`load(..., cached=True)`), beside the archive
     rules_cache: RuleCache | None = field(default=None, compare=False, repr=False)
 
@@ -47,6 +50,15 @@ class Config:
         if self.archive_url is not None:
             return without_password(self.archive_url)
         return str(self.archive_path)
+
+    def alias_sets(self) -> dict[str, AliasSet]:
+        """Every alias set its queries may name: the built-in ones and its own, which win."""
+        return alias_sets(self.aliases)
+
+    def alias_terms(self) -> dict[str, tuple[Term, ...]]:
+        """Each alias set's terms: what `crawler.query.parse` needs to read this config's
+        queries (`search`, `rules test`, the web view)."""
+        return expansions(self.alias_sets())
 
     def source(self, name: str) -> Source:
         for source in self.sources:

@@ -86,7 +86,8 @@ def _code_key() -> str:
     for name in _CODE_PACKAGES:
         spec = importlib.util.find_spec(name)
         for folder in (spec.submodule_search_locations or []) if spec else []:
-            files += sorted(Path(folder).glob("*.py"))
+            # the data files too: the built-in alias sets (crawler/query/aliases.toml)
+            files += sorted([*Path(folder).glob("*.py"), *Path(folder).glob("*.toml")])
     for name in _CODE_MODULES:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
@@ -110,13 +111,16 @@ def gc_paused() -> Iterator[None]:
 
 def rules_key(rules: Sequence[Rule]) -> str:
     """Every field of the rules that notify, as written (the parsed query follows from its
-    text): the key of their index."""
+    text, but for the alias sets it names: their terms are in the key too): the key of their
+    index."""
     digest = hashlib.sha256()
     for rule in (r for r in rules if r.notify):
         written = tuple(
             getattr(rule, f.name) for f in dataclasses.fields(rule) if f.name != "query"
         )
         digest.update(repr(written).encode("utf-8"))
+        if "@" in rule.query_text:
+            digest.update(repr(rule.query.root).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -21,6 +21,7 @@ from scheduler.config.values import (
     Report,
     Table,
     TableCheck,
+    alias_set,
     at_least,
     crontab,
     duration_at_least,
@@ -178,6 +179,13 @@ SCHEMA: tuple[Table, ...] = (
         optional=True,
     ),
     Table(
+        "aliases",
+        "sets",
+        "alias sets for @name in queries; a set replaces the built-in set of its name",
+        (Key("<name>", STRINGS, None, "the terms of the set @name", alias_set),),
+        noun="alias set",
+    ),
+    Table(
         "topic",
         "table",
         "what is worth keeping at all",
@@ -242,6 +250,9 @@ def schema_keys() -> Iterator[tuple[str, Key]]:
             for kind, keys in channel_types().items():
                 for key in keys:
                     yield f"{table.name}.<{kind}>.{key.name}", key
+        elif table.kind == "sets":
+            for key in table.keys:
+                yield f"{table.name}.{key.name}", key
         else:
             suffix = "[]" if table.kind == "array" else ""
             for key in table.keys:

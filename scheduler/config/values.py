@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from crawler.query import Query, QueryError
+from crawler.query import Query, QueryError, Term
 from crawler.query import parse as parse_query
+from crawler.query.aliases import alias_term, check_name
 from scheduler.config.durations import format_duration, parse_duration
 from scheduler.config.problems import (
     describe,
@@ -242,14 +243,43 @@ class ParsedQuery(NamedTuple):
 _KNOWN_QUERIES: ContextVar[Mapping[str, Query] | None] = ContextVar("known_queries", default=None)
 
 
+# The alias sets the queries of the config being loaded may name (`crawler.query.aliases`:
+# each set's terms), and their fingerprint; None: the built-in sets only.
+_ALIASES: ContextVar[tuple[str, Mapping[str, tuple[Term, ...]]] | None] = ContextVar(
+    "aliases", default=None
+)
+
+
+def known_key(text: str, aliases_key: str | None) -> str:
+    """The key of a query text among the known queries: a text naming an alias set (`@`)
+    depends on the sets too, so their fingerprint is part of its key."""
+    return f"{aliases_key or 'builtin'}\0{text}" if "@" in text else text
+
+
 def query(value: str) -> ParsedQuery:
-    known = (_KNOWN_QUERIES.get() or {}).get(value)
+    aliases = _ALIASES.get()
+    known = (_KNOWN_QUERIES.get() or {}).get(known_key(value, aliases[0] if aliases else None))
     if known is not None:
         return ParsedQuery(value, known)
     try:
-        return ParsedQuery(value, parse_query(value))
+        return ParsedQuery(value, parse_query(value, aliases[1] if aliases else None))
     except QueryError as exc:
         raise ValueError(f"invalid query: {exc}") from None
+
+
+def alias_set(value: tuple[str, ...]) -> tuple[str, ...]:
+    """The terms of one `[aliases]` set: at least one, each a word or a phrase."""
+    if not value:
+        raise ValueError(
+            'must list at least one term, e.g. ["NATO", "OTAN", "North Atlantic Alliance"]'
+        )
+    for term in value:
+        alias_term(term)
+    return value
+
+
+def alias_name(value: str) -> str:
+    return check_name(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +332,7 @@ class Table:
     """A top-level table. kind: `table` ([x]), `array` ([[x]]), `named` ([x.NAME], typed)."""
 
     name: str
-    kind: Literal["table", "array", "named"]
+    kind: Literal["table", "array", "named", "sets"]
     help: str
     keys: tuple[Key, ...] = ()
     check: TableCheck | None = None
