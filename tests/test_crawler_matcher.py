@@ -9,6 +9,7 @@ import pytest
 
 from crawler.model import Rule
 from crawler.query import Document, Near, Not, Query, QueryError, Term, parse
+from crawler.query.aliases import alias_sets, expansions
 from crawler.query.matcher import MAX_CLAUSES, Anchor, RuleIndex, anchors, clauses
 
 
@@ -280,9 +281,27 @@ def random_text(rng: random.Random, most: int) -> str:
     return "".join(parts)
 
 
+# alias sets of the random rules: words, phrases and exact forms over the same words
+ALIASES = expansions(
+    alias_sets(
+        {
+            "nato": ["NATO", "NATO's", "=nato summit", "Air-Defence"],
+            "ad": ["air defence", "IRIS-T", "F-35", "=kyiv"],
+            "one": ["türkiye"],
+        }
+    )
+)
+
+
 def random_term(rng: random.Random) -> str:
     roll = rng.random()
     word = rng.choice(RAW)
+    if roll < 0.06:
+        return "@" + rng.choice(list(ALIASES))
+    if roll < 0.12:
+        return "=" + word
+    if roll < 0.15:
+        return '="' + " ".join(rng.choice(RAW) for _ in range(rng.randint(1, 3))) + '"'
     if roll < 0.45:
         return word
     if roll < 0.7:
@@ -325,7 +344,7 @@ def random_rules(rng: random.Random, count: int) -> list[Rule]:
     while len(rules) < count:
         text = random_query(rng)
         try:
-            query = parse(text)
+            query = parse(text, ALIASES)
         except QueryError:
             errors += 1
             continue

@@ -22,6 +22,7 @@ from crawler.query import (
     parse,
     tokenize,
 )
+from crawler.query.aliases import alias_sets, expansions
 
 
 def doc(title: str = "", summary: str = "", text: str = "") -> Document:
@@ -691,6 +692,16 @@ def test_every_combining_mark_is_below_the_table_limit() -> None:
 # every choice of NEAR positions, the tree walked node by node.
 
 _WORDS = ["nato", "air", "defence", "defense", "patriot", "summit", "baltic", "navy", "def"]
+# alias sets of the random queries: words, phrases and exact forms over the same words
+_ALIASES = expansions(
+    alias_sets(
+        {
+            "nato": ["NATO", "baltic navy", "=summit"],
+            "ad": ["air defence", "air defense", "Patriot"],
+            "one": ["navy"],
+        }
+    )
+)
 
 
 def _reference_starts(document: Document, term: Term, field: str) -> list[int]:
@@ -753,6 +764,12 @@ def _leaves_of(node: object, negated: bool = False) -> list[tuple[Term, bool]]:
 def _random_query(rng: random.Random, depth: int = 0) -> str:
     def term() -> str:
         kind = rng.random()
+        if kind < 0.08:
+            return "@" + rng.choice(list(_ALIASES))
+        if kind < 0.16:
+            return "=" + rng.choice(_WORDS)
+        if kind < 0.2:
+            return '="' + " ".join(rng.choices(_WORDS, k=rng.randint(1, 2))) + '"'
         if kind < 0.5:
             return rng.choice(_WORDS)
         if kind < 0.75:
@@ -774,7 +791,7 @@ def _random_query(rng: random.Random, depth: int = 0) -> str:
 
 def test_compiled_matching_agrees_with_the_definition_on_random_queries() -> None:
     rng = random.Random(7)
-    queries = [parse(_random_query(rng)) for _ in range(400)]
+    queries = [parse(_random_query(rng), _ALIASES) for _ in range(400)]
     documents = [
         doc(*(" ".join(rng.choices(_WORDS, k=rng.randint(0, n))) for n in (4, 8, 14)))
         for _ in range(60)
