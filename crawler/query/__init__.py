@@ -13,6 +13,9 @@ Syntax::
     NEAR(a b, 10)        the terms within 10 words of each other (default 10)
     title:nato           only in the title; also title:"air defence", title:defen*,
                          title:(a OR b) and title:NEAR(a b)
+    @nato                any term of the alias set nato (crawler.query.aliases): built in, or
+                         the config's [aliases], passed as parse(text, aliases)
+    =Patriot             that exact form only; also ="air defence"
 
 Operators are recognised only in upper case: `and` is a plain word.
 

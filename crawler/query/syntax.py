@@ -377,8 +377,8 @@ class _Parser:
         terms = self.aliases.get(name.lower())
         if terms is None:
             hint = (
-                "define it under [aliases] in the config, or list the sets there are "
-                "with `newswatch rules aliases`"
+                "define it under [aliases] in the config; newswatch rules aliases "
+                "lists the sets there are"
             )
             close = difflib.get_close_matches(name.lower(), list(self.aliases), n=1, cutoff=0.7)
             if close:
