@@ -268,3 +268,68 @@ def test_rules_aliases_lists_the_sets(crawled: Path) -> None:
     unknown = newswatch(crawled, "rules", "aliases", "sprot")
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert "no alias set named 'sprot'; did you mean sport?" in unknown.stderr
+
+
+# ------------------------------------------------------------------ both engines
+
+ENGINE_QUERIES = [
+    "@ad",  # Latin only: the prefilter narrows
+    "@nato OR @ad",  # Cyrillic in the config's @nato: no prefilter, every article read
+    "title:@ad NOT derby",
+    "=summit OR =otan",
+    'NEAR(@ad ="new air plan", 6)',
+]
+
+
+def test_sets_search_alike_on_both_engines_and_the_prefilter_is_a_superset(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from crawler.archive import open_archive
+
+    root = tmp_path / "site"
+    (root / "feeds").mkdir(parents=True)
+    (root / "feeds" / "f.xml").write_text(_feed(ITEMS), encoding="utf-8")
+    if engine == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        archive_table, where = f'[archive]\nurl = "{url}"\n\n', {"url": url}
+    else:
+        archive_table, where = '[archive]\npath = "nw.db"\n\n', {"path": tmp_path / "nw.db"}
+    with FixtureSite(root) as site:
+        body = (
+            archive_table + '[crawl]\ndelay = "0s"\nfetch_articles = false\n\n'
+            '[aliases]\nad = ["défense aérienne", "air plan", "=summit"]\n'
+            'nato = ["OTAN", "НАТО"]\n\n'
+            f'[[sources]]\nname = "f"\nfeed = "{site.url}/feeds/f.xml"\n'
+        )
+        config = write_config(tmp_path, body)
+        result = newswatch(config, "crawl")
+        assert result.returncode == 0, result.stderr
+    loaded = load(config, {})
+    queries = [parse(text, loaded.alias_terms()) for text in ENGINE_QUERIES]
+    assert queries[0].to_fts() is not None and queries[1].to_fts() is None
+    found = {}
+    for text in ENGINE_QUERIES:
+        listed = json_out(newswatch(config, "search", text, "--json"))
+        found[text] = sorted(a["title"] for a in listed)
+    assert found == {
+        "@ad": sorted([ITEMS[0][0], ITEMS[2][0]]),
+        "@nato OR @ad": sorted([ITEMS[0][0], ITEMS[1][0], ITEMS[2][0]]),
+        "title:@ad NOT derby": sorted([ITEMS[0][0], ITEMS[2][0]]),
+        "=summit OR =otan": sorted([ITEMS[0][0], ITEMS[2][0]]),
+        'NEAR(@ad ="new air plan", 6)': [ITEMS[2][0]],
+    }
+    archive = open_archive(**where)  # type: ignore[arg-type]
+    try:
+        everything = list(archive.search_candidates(None))
+        for query in queries:
+            candidates = {a.url for a in archive.search_candidates(query.to_fts())}
+            matching = {
+                a.url
+                for a in everything
+                if query.matches(Document.from_fields(a.title, a.summary, a.text)) is not None
+            }
+            assert matching <= candidates, query.text
+            assert matching, query.text
+    finally:
+        archive.close()
+    assert len(everything) == len(ITEMS)
