@@ -333,3 +333,34 @@ def test_sets_search_alike_on_both_engines_and_the_prefilter_is_a_superset(
     finally:
         archive.close()
     assert len(everything) == len(ITEMS)
+
+
+# ------------------------------------------------------------------ the web view
+
+
+def test_the_web_view_reads_the_configs_sets(tmp_path: Path) -> None:
+    from typing import Any
+
+    from aiohttp.test_utils import TestClient
+    from webkit import API_TOKEN, CONFIG, kit, newsroom, with_client
+
+    k = kit(tmp_path, CONFIG + '\n[aliases]\nmine = ["Patriot", "=Baltic"]\n')
+    newsroom(k)
+    config = k.config.path
+    k.archive.close()
+    expected = json_out(newswatch(config, "search", "@mine", "--json"))
+    assert expected == json_out(newswatch(config, "search", "patriot OR =baltic", "--json"))
+    assert expected
+    k = kit(tmp_path, CONFIG + '\n[aliases]\nmine = ["Patriot", "=Baltic"]\n')
+    bearer = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        answer = await client.get("/api/v1/articles", params={"q": "@mine"}, headers=bearer)
+        assert answer.status == 200 and await answer.json() == expected
+        bad = await client.get("/api/v1/articles", params={"q": "x @mien"}, headers=bearer)
+        assert bad.status == 400
+        assert "unknown alias set '@mien' at column 3" in (await bad.json())["error"]
+        page = await (await client.get("/search", params={"q": "@mine"})).text()
+        assert "<mark>Patriot</mark>" in page or "<mark>patriot</mark>" in page
+
+    with_client(k.site(), body)

@@ -175,6 +175,7 @@ class Kit:
             "rules": self.config.rules,
             "options": self.config.web,
             "health_failures": self.config.health_failures,
+            "parse": self.config.parse_query,
             "clock": lambda: self.now,
             "health": lambda: (True, {"scheduler": "running"}),
             "metrics": lambda: b"newswatch_articles_total 0\n",

@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _parse_query(text: str, config: Config | None = None) -> Any:
     """The query `text`; its `@name`s are the alias sets of `config` (None: built-in only)."""
     try:
-        return parse(text, config.alias_terms() if config is not None else None)
+        return config.parse_query(text) if config is not None else parse(text)
     except QueryError as exc:
         raise UsageError(f"bad query: {exc}") from exc
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.archive import Storage, open_archive
 from crawler.model import Channel, CrawlOptions, Rule, Source
-from crawler.query import Query, Term
+from crawler.query import Query, Term, parse
 from crawler.query.aliases import AliasSet, alias_sets, expansions
 from scheduler.config.rulecache import RuleCache
 from scheduler.config.values import without_password
 from scheduler.web.options import WebOptions
+
+
+@functools.lru_cache(maxsize=8)
+def _alias_terms(sets: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, tuple[Term, ...]]:
+    """The terms of the built-in sets and `sets` over them, made once per config's sets."""
+    return expansions(alias_sets(dict(sets)))
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,12 @@ class Config:
     def alias_terms(self) -> dict[str, tuple[Term, ...]]:
         """Each alias set's terms: what `crawler.query.parse` needs to read this config's
         queries (`search`, `rules test`, the web view)."""
-        return expansions(self.alias_sets())
+        return _alias_terms(tuple(sorted(self.aliases.items())))
+
+    def parse_query(self, text: str) -> Query:
+        """A query typed by a user (`search`, `rules test`, the web view), its `@name`s the
+        alias sets of this config; raises QueryError."""
+        return parse(text, self.alias_terms())
 
     def source(self, name: str) -> Source:
         for source in self.sources:

@@ -22,7 +22,6 @@ cleanly, flush due deliveries, exit 0 (within 30 s).
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import json
 import logging
@@ -38,7 +37,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from crawler.archive import Storage, StorageError
 from crawler.clock import utcnow
 from crawler.fetch.passes import load_crawl_machinery
-from crawler.query import parse
 from crawler.query.matcher import RuleIndex
 from scheduler.cli.trouble import archive_trouble
 from scheduler.config import Config
@@ -247,7 +245,7 @@ class Service:
             rules=self.config.rules,
             options=self.config.web,
             health_failures=self.config.health_failures,
-            parse=functools.partial(parse, aliases=self.config.alias_terms()),
+            parse=self.config.parse_query,
             clock=self.clock,
             health=self.healthz,
             metrics=self.metrics.exposition,
