@@ -364,3 +364,38 @@ def test_the_web_view_reads_the_configs_sets(tmp_path: Path) -> None:
         assert "<mark>Patriot</mark>" in page or "<mark>patriot</mark>" in page
 
     with_client(k.site(), body)
+
+
+def test_the_caches_code_key_covers_the_built_in_sets(tmp_path: Path) -> None:
+    """Editing crawler/query/aliases.toml changes the key every rules cache is read with, so a
+    cache of queries expanded from the old sets is not used (checked on a copy of the code)."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    ignore = shutil.ignore_patterns("__pycache__")
+    for package in ("crawler", "scheduler"):
+        shutil.copytree(repo / package, tmp_path / package, ignore=ignore)
+    script = "from scheduler.config.rulecache import _code_key; print(_code_key())"
+
+    def key() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    before = key()
+    assert key() == before
+    builtin = tmp_path / "crawler" / "query" / "aliases.toml"
+    builtin.write_text(
+        builtin.read_text(encoding="utf-8") + '\n[extra]\nsource = "t"\nterms = ["x"]\n'
+    )
+    assert key() != before
