@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 
 from crawler.model import Rule
 from crawler.query import Document, QueryError, Term, parse
+from crawler.query.aliases import builtin_sets
 from crawler.query.matcher import RuleIndex
 
 SIZES = (10, 100, 1_000, 10_000)
@@ -117,9 +118,11 @@ def load_articles(data: Path) -> list[Article]:
 class RuleMaker:
     """Rules in the query language over the articles' own words and defence words."""
 
-    def __init__(self, docs: Sequence[Document], seed: int) -> None:
+    def __init__(self, docs: Sequence[Document], seed: int, sets: float = 0.0) -> None:
         self.rng = random.Random(seed)
         self.docs = docs
+        self.sets = sets  # the share of terms written as a built-in alias set, @name
+        self.set_names = sorted(builtin_sets())
         frequency: Counter[str] = Counter()
         for doc in docs:
             frequency.update(set(doc.title) | set(doc.body))
@@ -155,7 +158,10 @@ class RuleMaker:
         return word[: self.rng.randint(4, len(word) - 1)] + "*"
 
     def term(self) -> str:
-        return self.rng.choices([self.word, self.phrase, self.prefix], [6, 2, 1])[0]()
+        term = self.rng.choices([self.word, self.phrase, self.prefix], [6, 2, 1])[0]()
+        if self.sets and self.rng.random() < self.sets:
+            return "@" + self.rng.choice(self.set_names)
+        return term
 
     def any_of(self) -> str:
         return "(" + " OR ".join(self.term() for _ in range(self.rng.randint(2, 4))) + ")"
@@ -279,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-crawl", action="store_true", help="skip the whole `crawl` at 10 vs 10,000 rules"
     )
+    parser.add_argument(
+        "--sets",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="also match the largest size with this share of terms written as built-in alias "
+        "sets (@nato, ...), beside the same rules without them",
+    )
     args = parser.parse_args(argv)
     run_started = time.perf_counter()
 
@@ -352,6 +366,19 @@ def main(argv: list[str] | None = None) -> int:
             f"where the index's p50 goes: finding the candidates {largest['finding_p50']:.3f} ms, "
             f"evaluating them the rest (of it {largest['floor_p50']:.3f} ms on the "
             f"{largest['matches']:.0f} rules that match: the floor)"
+        )
+    if args.sets:
+        aliased = RuleMaker(docs, args.seed, args.sets).rules(largest["rules"])
+        named = sum("@" in rule.query_text for rule in aliased)
+        r = run_size(aliased, docs)
+        same = same and r["same"]
+        print(
+            f"\nwith alias sets: {named:,} of {len(aliased):,} rules name a set (share of terms "
+            f"{args.sets}); index p50 {r['fast_p50']:.3f} ms (p99 {r['fast_p99']:.3f}), "
+            f"{r['candidates']:.1f} candidates, {r['matches']:.2f} hits per article, build "
+            f"{r['build_ms']:.0f} ms, same answers: {'yes' if r['same'] else 'NO'}; "
+            f"without sets (above): index p50 {largest['fast_p50']:.3f} ms, build "
+            f"{largest['build_ms']:.0f} ms; ratio {r['fast_p50'] / largest['fast_p50']:.2f}"
         )
     print(f"time taken: {time.perf_counter() - run_started:.1f} s")
     crawled = True
