@@ -185,6 +185,12 @@ def test_the_rules_cache_misses_when_the_sets_change(tmp_path: Path) -> None:
         index = config.rules_cache.index(config.rules)
         assert [r.name for r, _ in index.match(hit)] == ["r"] and not index.match(miss)
         config.rules_cache.save()
+    again = load(write('"Gadget"'), {}, cached=True)  # this very file again: the whole config
+    assert again.rules_cache is not None and again.rules_cache.config_hit
+    assert again.aliases == {"mine": ("Gadget",)} and again.alias_sets()["mine"].terms == (
+        "Gadget",
+    )
+    assert again.rules[0].query.matches(gadget) == ["gadget"]
 
 
 # ------------------------------------------------------------------ the CLI on a real archive
