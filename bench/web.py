@@ -4,12 +4,15 @@ articles (target: at most 200 ms on SQLite).
 Usage::
 
     python bench/web.py [--articles 100000] [--requests 30] [--dir DIR] [--keep] [--seed N]
+    python bench/web.py --url postgresql://postgres@127.0.0.1:5432/DB [--articles ...]
 
 An archive of synthetic articles (300 words each from a 30,000-word Zipf vocabulary, spread
 over 60 days and 20 sources; "NATO" in 5 % of them, "air defence" in 2 %, "Patriot" in 1 %,
 "OTAN" in 0.5 %; 10 % are edited copies of an earlier article, with near-duplicate sketches, so
 stories have several outlets) is written through the archive API (`store_article`, as the
-pipeline does; ~3 min at 100,000, kept in `--dir` with `--keep` and reused). The real aiohttp
+pipeline does; ~3 min at 100,000, kept in `--dir` with `--keep` and reused). With `--url` the
+archive is that PostgreSQL database instead (an existing, empty one: `createdb`); it is built
+when it holds no article and kept for the next run. The real aiohttp
 application (`scheduler.web.app.make_app`) is served on 127.0.0.1 and a signed-in client asks
 each page `--requests` times; wall-clock per request is timed from the client.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import shutil
 import statistics
@@ -38,7 +42,8 @@ from aiohttp.test_utils import TestClient, TestServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crawler.archive import Archive  # noqa: E402
+from crawler.archive import open_archive  # noqa: E402
+from crawler.archive.interface import Storage  # noqa: E402
 from crawler.decide import neardup  # noqa: E402
 from crawler.decide.fingerprint import text_fingerprint  # noqa: E402
 from crawler.model import Rule, Source  # noqa: E402
@@ -67,28 +72,33 @@ RULES = {
 }
 
 
-def build(path: Path, count: int, seed: int, now: datetime) -> None:
+def build(
+    archive: Storage, count: int, seed: int, now: datetime, part: int = 0, writers: int = 1
+) -> None:
+    """Store the archive's articles, or (`writers` > 1) those of one `part`: every article is
+    made in every part (the same random sequence), the i-th stored by part i % writers."""
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(VOCABULARY)]
     weights = [1 / (i + 1) for i in range(VOCABULARY)]
-    archive = Archive(path)
     originals: list[str] = []
     started = time.perf_counter()
     for i in range(count):
         if originals and rng.random() < COPIES:
             base = rng.choice(originals).split()
             text = " ".join("edited" if n % 20 == 7 else w for n, w in enumerate(base))
-            sketch = neardup.sketch(text)
+            sketch = True
         else:
             parts = rng.choices(words, weights, k=WORDS)
             for term, share in PLANTED:
                 if rng.random() < share:
                     parts.insert(rng.randrange(len(parts)), term)
             text = " ".join(parts)
-            sketch = None
+            sketch = False
             if rng.random() < COPIES:
                 originals.append(text)
-                sketch = neardup.sketch(text)
+                sketch = True
+        if i % writers != part:
+            continue
         title = " ".join(text.split()[:8])
         article = ArticleIn(
             url=f"https://s{i % SOURCES}.example/{i}",
@@ -101,15 +111,22 @@ def build(path: Path, count: int, seed: int, now: datetime) -> None:
             summary=None,
             text=text,
             fingerprint=text_fingerprint(text),
-            sketch=sketch,
+            sketch=neardup.sketch(text) if sketch else None,
             title_key=neardup.title_key(title),
         )
         when = now - timedelta(seconds=DAYS * 86400 * (count - i) / count)
         archive.store_article(article, when, lambda *_: [])
-        if (i + 1) % 10_000 == 0:
+        if i >= writers and (i + 1) % 10_000 < writers:
             rate = (i + 1) / (time.perf_counter() - started)
             print(f"  built {i + 1:,} articles ({rate:.0f}/s)", file=sys.stderr, flush=True)
-    archive.close()
+
+
+def build_part(url: str, count: int, seed: int, now: datetime, part: int, writers: int) -> None:
+    archive = open_archive(url=url)
+    try:
+        build(archive, count, seed, now, part, writers)
+    finally:
+        archive.close()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -178,27 +195,52 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, help="where the archive is built (and reused)")
     parser.add_argument("--keep", action="store_true", help="keep the archive for the next run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--url", help="a PostgreSQL database to build in (when empty) and read")
+    parser.add_argument("--workers", type=int, default=1, help="writers building --url's archive")
     args = parser.parse_args()
+    if args.url:
+        archive = open_archive(url=args.url)
+        if archive.count_articles() == 0 and args.workers > 1:
+            now = datetime.now(UTC).replace(microsecond=0)
+            print(f"building {args.articles:,} articles (PostgreSQL, {args.workers} writers)")
+            with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+                pool.starmap(
+                    build_part,
+                    [
+                        (args.url, args.articles, args.seed, now, k, args.workers)
+                        for k in range(args.workers)
+                    ],
+                )
+        return run(archive, "PostgreSQL", args, None, None)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="nw-bench-web-"))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"web-{args.articles}-{args.seed}.db"
+    return run(open_archive(path=path), "SQLite", args, directory, path)
+
+
+def run(
+    archive: Storage,
+    engine: str,
+    args: argparse.Namespace,
+    directory: Path | None,
+    path: Path | None,
+) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
-    if not path.exists():
-        print(f"building {args.articles:,} articles in {path}", file=sys.stderr, flush=True)
-        build(path, args.articles, args.seed, now)
-    archive = Archive(path)
     try:
+        if archive.count_articles() == 0:
+            print(f"building {args.articles:,} articles ({engine})", file=sys.stderr, flush=True)
+            build(archive, args.articles, args.seed, now)
         total = archive.count_articles()
         rules = [Rule(name, text, parse(text)) for name, text in RULES.items()]
         sources = [Source(f"s{i}", "feed", f"https://s{i}.example/rss") for i in range(SOURCES)]
         site = Site(archive, sources, rules, OPTIONS, clock=lambda: now)
-        print(f"archive: {total:,} articles, SQLite; {args.requests} requests a page")
+        print(f"archive: {total:,} articles, {engine}; {args.requests} requests a page")
         results = asyncio.run(measure(site, args.requests))
     finally:
         archive.close()
-        if not args.keep and args.dir is None:
+        if directory is not None and not args.keep and args.dir is None:
             shutil.rmtree(directory, ignore_errors=True)
-        elif not args.keep:
+        elif path is not None and not args.keep:
             path.unlink(missing_ok=True)
     worst = max(p95 for _, p95 in results)
     verdict = "ok" if worst <= TARGET_MS else "OVER"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 import pickle
 import random
+import re
 import sqlite3
+import string
+import unicodedata
 
 import pytest
 
@@ -76,6 +79,43 @@ def test_tokenize_agrees_with_fts5_unicode61_for_latin_script() -> None:
             for row in db.execute("SELECT term FROM v WHERE doc = ? ORDER BY offset", (rowid,))
         ]
         assert tokenize(sample) == fts, sample
+
+
+def _tokenize_by_definition(text: str) -> list[str]:
+    """tokenize as its docstring defines it, the slow way: NFKD, combining marks dropped,
+    lower-cased, maximal runs of letters and digits."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.findall(r"[^\W_]+", kept.lower())
+
+
+def _random_text(rng: random.Random) -> str:
+    pools = [
+        string.printable,  # ASCII letters, digits, punctuation, underscore, every whitespace
+        "ÀÉÎÕÜàéîõüßÆæŁłİıǄǅǆĳﬁﬂＡＺａｚ０９Ⅻ²½KÅ\u0301\u0308\u0327ʼ’“”—–\u00a0\u2028",
+        "αβγάέΩωДжйёЇїשָׁمَرْحَبًاक्षि한국어日本語中文",
+    ]
+    parts = []
+    for _ in range(rng.randint(0, 40)):
+        choice = rng.random()
+        if choice < 0.6:
+            parts.append(rng.choice(pools[0]))
+        elif choice < 0.8:
+            parts.append(rng.choice(pools[1]))
+        elif choice < 0.9:
+            parts.append(rng.choice(pools[2]))
+        else:  # any code point but the surrogates
+            code = rng.choice([rng.randrange(0x80, 0x3000), rng.randrange(0xE000, 0x110000)])
+            parts.append(chr(code))
+    return "".join(parts)
+
+
+def test_tokenize_is_its_definition_on_random_unicode_text() -> None:
+    rng = random.Random(11)
+    texts = [_random_text(rng) for _ in range(20_000)]
+    texts += ["".join(rng.choice(string.printable) for _ in range(200)) for _ in range(2_000)]
+    for text in texts:
+        assert tokenize(text) == _tokenize_by_definition(text), repr(text)
 
 
 # --------------------------------------------------------------------------- words

@@ -77,7 +77,16 @@ def _tokens(text: str) -> tuple[str, ...]:
     # row (matching, fingerprint, stories, the search index).
     if not text.isascii():
         text = _strip_marks(unicodedata.normalize("NFKD", text))
-    return tuple(_TOKEN_RE.findall(text.lower()))
+        if not text.isascii():
+            return tuple(_TOKEN_RE.findall(text.lower()))
+    # ASCII: [^\W_] is [A-Za-z0-9] there, so one C pass of bytes.translate (letters lowered,
+    # anything else a space) and a split give what the regex gives, ~3x faster.
+    return tuple(text.encode("ascii").translate(_ASCII_TOKENS).decode("ascii").split())
+
+
+_ASCII_TOKENS = bytes(
+    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256)
+)
 
 
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
