@@ -21,8 +21,9 @@ from typing import TypeAlias
 from crawler.query.evaluate import Query
 from crawler.query.nodes import And, Near, Node, Not, Or, Term, _leaves, tokenize
 
-# A folded field: its tokens between spaces, " nato s air defence ".
-Fields: TypeAlias = tuple[str, str, str]  # title, summary, text
+# The folded title, and the folded title, summary and text joined by "|" (no needle holds a
+# "|", so none spans two fields): " nato s air defence | ... | ... ".
+Fields: TypeAlias = tuple[str, str]
 _Test: TypeAlias = Callable[[Fields], bool]
 
 _ASCII_FOLD = bytes(
@@ -58,7 +59,7 @@ def _compile(node: Node) -> _Test:
         test = _in_field(node)
         if node.field == "title":
             return lambda fields: test(fields[0])
-        return lambda fields: test(fields[0]) or test(fields[1]) or test(fields[2])
+        return lambda fields: test(fields[1])
     if isinstance(node, Not):
         child = _compile(node.child)
         return lambda fields: not child(fields)
@@ -94,7 +95,8 @@ def scanner(query: Query) -> Scanner | None:
     terms = tuple((str(term), _compile(term)) for term in positive)
 
     def scan(title: str | None, summary: str | None, text: str | None) -> list[str] | None:
-        fields = (fold(title), fold(summary), fold(text))
+        folded = fold(title)
+        fields = (folded, f"{folded}|{fold(summary)}|{fold(text)}")
         if not test(fields):
             return None
         found: list[str] = []
