@@ -232,10 +232,18 @@ def run(
             print(f"building {args.articles:,} articles ({engine})", file=sys.stderr, flush=True)
             build(archive, args.articles, args.seed, now)
         total = archive.count_articles()
+        # The pages' "now" is the newest article's time: a kept archive read later (or one whose
+        # build was stopped early) is read over the same last 30 days of its articles.
+        newest = archive.search_candidates(None)
+        now = next(newest).first_seen
+        getattr(newest, "close", lambda: None)()
         rules = [Rule(name, text, parse(text)) for name, text in RULES.items()]
         sources = [Source(f"s{i}", "feed", f"https://s{i}.example/rss") for i in range(SOURCES)]
         site = Site(archive, sources, rules, OPTIONS, clock=lambda: now)
-        print(f"archive: {total:,} articles, {engine}; {args.requests} requests a page")
+        print(
+            f"archive: {total:,} articles, {engine}, newest {now:%Y-%m-%d %H:%M}; "
+            f"{args.requests} requests a page"
+        )
         results = asyncio.run(measure(site, args.requests))
     finally:
         archive.close()
