@@ -199,9 +199,18 @@ def _migration_3(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+def _migration_4(conn: psycopg.Connection[Any]) -> None:
+    """Search: the articles too large for a search document found by an index (a candidate of
+    every search), so a search reads the GIN index and these, never every document."""
+    conn.execute(
+        "CREATE INDEX article_search_unindexed ON article_search (article_id) WHERE doc IS NULL"
+    )
+
+
 MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
+    _migration_4,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

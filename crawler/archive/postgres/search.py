@@ -68,9 +68,12 @@ class SearchMixin(PostgresBase):
         where, params = self._filters(since, source, prefix="a.")
         tsquery = to_tsquery(fts) if fts is not None else None
         if tsquery is not None:
+            # Two index reads (the GIN index; the partial index of NULL documents): "doc @@ q OR
+            # doc IS NULL" in one condition read every document of the table.
             sql = (
-                "SELECT a.* FROM article_search s JOIN articles a ON a.id = s.article_id "
-                "WHERE (s.doc @@ %s::tsquery OR s.doc IS NULL) "
+                "SELECT a.* FROM articles a WHERE a.id IN ("
+                "SELECT article_id FROM article_search WHERE doc @@ %s::tsquery UNION ALL "
+                "SELECT article_id FROM article_search WHERE doc IS NULL) "
                 f"{where.replace('WHERE', 'AND', 1)} ORDER BY a.first_seen DESC, a.id DESC"
             )
             params = [tsquery, *params]
