@@ -85,6 +85,7 @@ class RunRecord:
     retry_after: float | None = None  # seconds the server asked us to wait (429/503)
     validators: tuple[str | None, str | None, str | None] | None = None  # etag, lm, body hash
     duplicates: dict[str, int] = field(default_factory=dict)  # kind -> count
+    node: str | None = None  # the node that ran it (`[service] node`), stored with the run
 
     def fail(self, error_class: str, message: str) -> None:
         self.status = "error"
@@ -145,6 +146,7 @@ class Run:
     warning: str | None
     duration: float  # seconds, to the millisecond
     pages: int
+    node: str | None = None  # the node that ran it (None: before nodes were recorded)
 
 
 @dataclass(frozen=True)

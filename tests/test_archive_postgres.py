@@ -21,7 +21,6 @@ from crawler.archive import AlertIn, ArchiveError, ArticleIn, StorageError, open
 from crawler.archive.postgres import SCHEMA_VERSION, PostgresArchive
 from crawler.archive.postgres.articles import DOC_BYTES, search_lexemes
 from crawler.archive.postgres.search import to_tsquery
-from crawler.archive.postgres.sources import LEASE_COLUMNS
 from crawler.decide import neardup
 from crawler.query import parse
 from crawler.query.search import search
@@ -92,7 +91,7 @@ def test_a_new_archive_has_the_schema(empty_postgres_url: str) -> None:
 
 def test_the_tables_have_the_sqlite_engines_columns(postgres_url: str, tmp_path: Any) -> None:
     """Same tables, same columns, same order: rows of both engines have the same keys (the
-    claims' lease columns are PostgreSQL's own, and left out of the rows)."""
+    claims' lease columns and each source's host included: both engines claim)."""
     import sqlite3
 
     open_archive(path=tmp_path / "nw.db").close()
@@ -108,8 +107,7 @@ def test_the_tables_have_the_sqlite_engines_columns(postgres_url: str, tmp_path:
                 (table,),
             )
         ]
-        own = LEASE_COLUMNS if table == "sources" else ()  # the claims', left out of rows
-        assert [c for c in ours if c not in own] == theirs, table
+        assert ours == theirs, table
     lite.close()
 
 

@@ -385,6 +385,8 @@ def test_every_field_of_the_config_has_been_weighed_for_secrets() -> None:
         "keep_days",
         "crawl",
         "listen",
+        "node",
+        "lease",
         "topic",
         "topic_text",
         "sources",

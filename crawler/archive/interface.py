@@ -19,7 +19,7 @@ loop".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -165,11 +165,17 @@ class MaintenanceStore(Protocol):
 
 
 class ClaimsStore(Protocol):
-    """Claims with leases: each due source worked on by one node at a time (several nodes on
-    one PostgreSQL archive). Offered by the PostgreSQL engine; times are the database's."""
+    """Claims with leases: each due source worked on by one node at a time, and a host's
+    sources by one node at a time (several nodes on one archive). Both engines: PostgreSQL
+    with the database's time, SQLite under BEGIN IMMEDIATE with the machine's."""
 
     def claim_due(
-        self, owner: str, sources: Sequence[str] | None, lease: timedelta, limit: int = 100
+        self,
+        owner: str,
+        sources: Sequence[str] | None,
+        lease: timedelta,
+        limit: int = 100,
+        early: Mapping[str, timedelta] | None = None,
     ) -> list[Claim]: ...
     def renew_claims(self, claims: Sequence[Claim], lease: timedelta) -> list[Claim]: ...
     def finish_claim(self, claim: Claim, run: RunRecord, next_due: datetime | None) -> bool: ...
@@ -177,6 +183,13 @@ class ClaimsStore(Protocol):
 
 
 class Storage(
-    SourcesStore, ArticlesStore, StoriesStore, OutboxStore, SearchStore, MaintenanceStore, Protocol
+    SourcesStore,
+    ArticlesStore,
+    StoriesStore,
+    OutboxStore,
+    SearchStore,
+    MaintenanceStore,
+    ClaimsStore,
+    Protocol,
 ):
     """Everything an archive engine offers."""

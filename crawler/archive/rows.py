@@ -102,6 +102,7 @@ def to_run(row: Row) -> Run:
         warning=row["warning"],
         duration=float(row["duration"]),
         pages=int(row["pages"]),
+        node=row.get("node"),
     )
 
 

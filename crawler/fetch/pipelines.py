@@ -18,6 +18,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.archive import AlertIn, ArticleIn, StorageError
+from crawler.archive.aio import call
 from crawler.decide.articles import article_from_entry, article_from_page, info_entry
 from crawler.fetch.context import PassContext
 from crawler.fetch.workers import INLINE_PAGES, extraction_pool
@@ -68,20 +69,20 @@ class ArchivePipeline:
         try:
             kind = item["kind"]
             if kind == "entry":
-                self._store_entry(source, item["entry"], article=item.get("article"))
+                await self._store_entry(source, item["entry"], article=item.get("article"))
             elif kind == "page":
                 page = await self._extract(item["body"], item["final_url"], item.get("encoding"))
                 if self.ctx.archive_error is not None:  # failed while this page was extracted
                     self._unstored(source, item)
                 elif page.error and not page.text:
-                    self._page_failed(source, item["url"], item["info"], page.error)
+                    await self._page_failed(source, item["url"], item["info"], page.error)
                 else:
                     article = article_from_page(
                         source, item["info"], page, item["url"], item["final_url"]
                     )
-                    self._store(source, article)
+                    await self._store(source, article)
             elif kind == "page_failed":
-                self._page_failed(source, item["url"], item["info"], item["error"])
+                await self._page_failed(source, item["url"], item["info"], item["error"])
         except StorageError as exc:  # the archive, not the item: it is read again next pass
             self._unstored(source, item)
             log.error("%s: could not archive %s: %s", source, item.get("url"), exc)
@@ -118,16 +119,17 @@ class ArchivePipeline:
         future = pool.submit(extract_page, body, url, encoding=encoding)
         return await asyncio.wrap_future(future)
 
-    def _page_failed(self, source: str, url: str, info: dict[str, Any], error: str) -> None:
+    async def _page_failed(self, source: str, url: str, info: dict[str, Any], error: str) -> None:
         """Keep what the listing said (a feed entry), and try the page again next pass."""
         result = self.ctx.result(source)
         result.errors += 1
-        self.ctx.archive.add_pending_page(url, source, info, error, self.ctx.clock())
+        archive = self.ctx.archive
+        await call(archive, archive.add_pending_page, url, source, info, error, self.ctx.clock())
         entry = info_entry(info)
         if entry is not None:
-            self._store_entry(source, entry, count_errors=False)
+            await self._store_entry(source, entry, count_errors=False)
 
-    def _store_entry(
+    async def _store_entry(
         self, source: str, entry: Any, count_errors: bool = True, article: ArticleIn | None = None
     ) -> None:
         """Archive a listing entry alone (``article``: what the spider already made of it)."""
@@ -137,25 +139,34 @@ class ArchivePipeline:
                 self.ctx.result(source).errors += 1
             log.warning("%s: entry %r has neither a link nor a URL guid", source, entry.title)
             return
-        self._store(source, article)
+        await self._store(source, article)
 
-    def _store(self, source: str, article: ArticleIn) -> None:
+    async def _store(self, source: str, article: ArticleIn) -> None:
         result = self.ctx.result(source)
         now: datetime = self.ctx.clock()
         doc = Document.from_fields(article.title, article.summary, article.text)
         topic = self.ctx.topic
         if topic is not None and source in self.topic_sources and topic.matches(doc) is None:
             archive = self.ctx.archive
-            if archive.find_article(article.urls, source, article.guid, None) is not None:
+            found = await call(
+                archive, archive.find_article, article.urls, source, article.guid, None
+            )
+            if found is not None:
                 result.seen += 1
                 return
-            fresh = [archive.mark_seen(url, source, "off-topic", now) for url in article.urls]
+            fresh = [
+                await call(archive, archive.mark_seen, url, source, "off-topic", now)
+                for url in article.urls
+            ]
             if fresh[0]:
                 result.off_topic += 1
             else:
                 result.seen += 1
             return
-        stored = self.ctx.archive.store_article(
+        # off the loop for a networked engine (crawler.archive.aio): the crawl goes on meanwhile
+        stored = await call(
+            self.ctx.archive,
+            self.ctx.archive.store_article,
             article,
             now,
             lambda _id, _story, _outcome: alerts_for(self.index, source, doc),

@@ -98,7 +98,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.fetch.workers import likely_needs_pool, start_fork_server
     from scheduler.delivery.outbox import deliver_due
-    from scheduler.service.jobs import crawl_sources, due_sources
+    from scheduler.service.jobs import claim_and_crawl, crawl_sources, due_sources
     from scheduler.service.runtime import run_on_reactor
 
     config = _load(args, cached=True)
@@ -113,7 +113,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         elif args.all:
             sources = list(config.sources)
         else:
-            sources = due_sources(config, archive, utcnow())
+            # the due ones this process claims (another node may hold some)
+            sources = due_sources(config, archive.source_states(), utcnow())
 
         results: dict[str, RunRecord] = {}
         if sources:
@@ -124,8 +125,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             # the compiled rules live as long as the process: the collector need not walk
             # their objects (hundreds of thousands at 10,000 rules) on every full collection
             gc.freeze()
+            forced = bool(args.source or args.all)  # crawled whatever the claims say
             results = run_on_reactor(
-                lambda: crawl_sources(config, archive, sources, rule_index=index)
+                lambda: (
+                    crawl_sources(config, archive, sources, rule_index=index)
+                    if forced
+                    else claim_and_crawl(config, archive, sources, rule_index=index)
+                )
             )
             if cache is not None:
                 cache.save()

@@ -365,6 +365,8 @@ def _build(config_path: Path, results: dict[str, Any]) -> Config:
         keep_days=archive["keep_days"],
         crawl=CrawlOptions(**results["crawl"].values),
         listen=results["service"].values["listen"],
+        node=results["service"].values["node"],
+        lease=results["service"].values["lease"],
         topic=parsed.query if parsed else None,
         topic_text=parsed.text if parsed else None,
         sources=tuple(sources),

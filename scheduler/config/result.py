@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class Config:
     keep_days: int
     crawl: CrawlOptions
     listen: str  # "host:port"
+    node: str  # `[service] node` as written ("": the host name, see `node_name`)
+    lease: float  # seconds a node holds the sources it crawls (`[service] lease`)
     topic: Query | None
     topic_text: str | None
     sources: tuple[Source, ...]
@@ -43,6 +46,12 @@ class Config:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the compiled rules of the last run (`load(..., cached=True)`), beside the archive
     rules_cache: RuleCache | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: `[service] node`, else this machine's host name (asked when used,
+        so a config kept in the rules cache names the machine it runs on)."""
+        return self.node or socket.gethostname()
 
     def open_archive(self) -> Storage:
         """Open the archive this config names, on its engine (SQLite or PostgreSQL): the one

@@ -154,7 +154,23 @@ SCHEMA: tuple[Table, ...] = (
         "service",
         "table",
         "the service of `newswatch run`",
-        (Key("listen", STRING, "127.0.0.1:9180", "health and metrics server", host_port),),
+        (
+            Key("listen", STRING, "127.0.0.1:9180", "health and metrics server", host_port),
+            Key(
+                "node",
+                STRING,
+                "",
+                "this node's name in runs, logs and metrics (default: the host name)",
+            ),
+            Key(
+                "lease",
+                DURATION,
+                "60s",
+                "how long a node holds the sources it crawls, renewed while it works; "
+                "another node takes them over once it ran out",
+                duration_at_least(2),
+            ),
+        ),
     ),
     Table(
         "web",

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from crawler.archive import Storage, StorageError
+from crawler.archive.aio import call
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,14 @@ def release_dead_claims(archive: Storage) -> int:
 @asynccontextmanager
 async def holding(archive: Storage, clock: Callable[[], datetime]) -> AsyncIterator[str]:
     """A pass that holds its alerts: yields its id; on leaving, its alerts are released."""
-    pass_id = archive.begin_pass(owner_here(), clock(), PASS_LEASE)
+    pass_id = await call(archive, archive.begin_pass, owner_here(), clock(), PASS_LEASE)
     renewer = asyncio.ensure_future(_renew(archive, pass_id, clock))
     try:
         yield pass_id
     finally:
         renewer.cancel()
         try:
-            archive.end_pass(pass_id)
+            await call(archive, archive.end_pass, pass_id)
         except StorageError as exc:  # the next delivery round releases them after the lease
             log.error("could not release the alerts of this pass yet: %s", exc)
 
@@ -111,6 +112,6 @@ async def _renew(archive: Storage, pass_id: str, clock: Callable[[], datetime]) 
     while True:
         await asyncio.sleep(RENEW_SECONDS)
         try:
-            archive.renew_pass(pass_id, clock(), PASS_LEASE)
+            await call(archive, archive.renew_pass, pass_id, clock(), PASS_LEASE)
         except StorageError as exc:
             log.warning("could not renew this pass's lease: %s", exc)

@@ -29,21 +29,23 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.archive import Storage, StorageError
+from crawler.archive.aio import call, networked
 from crawler.clock import utcnow
 from crawler.fetch.passes import load_crawl_machinery
 from crawler.query.matcher import RuleIndex
 from scheduler.cli.trouble import archive_trouble
 from scheduler.config import Config
-from scheduler.delivery.outbox import deliver_due_async
+from scheduler.delivery.outbox import deliver_due, deliver_due_async
 from scheduler.service.health import assess, notice
 from scheduler.service.holds import owner_here
-from scheduler.service.jobs import ARCHIVE_RETRY, crawl_sources, due_sources
+from scheduler.service.jobs import ARCHIVE_RETRY, claim_and_crawl, due_sources
 from scheduler.service.metrics import Metrics
 from scheduler.service.schedule import period_slot
 from scheduler.web.app import WebServer
@@ -57,6 +59,7 @@ STOP_BUDGET = 25.0  # seconds for the running crawl to close and deliveries to f
 ARCHIVE_PAUSE = ARCHIVE_RETRY.total_seconds()
 HEALTH_EVERY = timedelta(minutes=1)  # the health job's period, claimed once across nodes
 PRUNE_EVERY = timedelta(hours=1)  # the prune job's
+PROBE_SECONDS = 2.0  # how often the archive is asked whether it answers (/healthz)
 BATCH_AHEAD = 5.0  # seconds, and within each source's jitter (a tenth of its interval)
 
 
@@ -65,7 +68,7 @@ class Service:
         self, config: Config, archive: Storage, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.config, self.archive, self.clock = config, archive, clock
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.node_name)
         # compiled once, or taken from the rules cache of the last run
         cache = config.rules_cache
         self.rule_index = (
@@ -86,6 +89,8 @@ class Service:
         self._delivering = asyncio.Lock()
         self._running_jobs = 0
         self.archive_paused_until = 0.0  # time.monotonic() before which no job runs
+        self.archive_answers = True  # the last probe of the archive (`probe_job`)
+        self._prober = ThreadPoolExecutor(1, thread_name_prefix="newswatch-probe")
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -93,23 +98,33 @@ class Service:
         if self.stop.is_set():
             return
         now = self.clock()
-        sources = [
+        states = await call(self.archive, self.archive.source_states)
+        # sources falling due within the next few seconds join this pass: one pass (one Scrapy
+        # crawler) for them all instead of one a second
+        candidates = [
             s
-            # sources falling due within the next few seconds join this pass: one pass (one
-            # Scrapy crawler) for them all instead of one a second
-            for s in due_sources(self.config, self.archive, now, ahead=BATCH_AHEAD)
-            if s.name not in self.crawling and self._not_held_back(s.name, now)
+            for s in due_sources(self.config, states, now, ahead=BATCH_AHEAD)
+            if s.name not in self.crawling
         ]
-        if not sources:
+        if not candidates:
             return
-        self.crawling |= {s.name for s in sources}
+        self.crawling |= {s.name for s in candidates}
         started = time.monotonic()
         try:
-            results = await crawl_sources(
-                self.config, self.archive, sources, stop=self.stop, rule_index=self.rule_index
+            # only those this node claims are crawled here (another node may hold the rest)
+            results = await claim_and_crawl(
+                self.config,
+                self.archive,
+                candidates,
+                self.clock,
+                stop=self.stop,
+                rule_index=self.rule_index,
+                ahead=BATCH_AHEAD,
             )
         finally:
-            self.crawling -= {s.name for s in sources}
+            self.crawling -= {s.name for s in candidates}
+        if not results:
+            return
         self.passes += 1
         self.metrics.crawl_duration.observe(time.monotonic() - started)
         for result in results.values():
@@ -135,28 +150,31 @@ class Service:
         await self.check_health()  # a source that just turned failing or recovered says so now
         await self.deliver_job()
 
-    def _not_held_back(self, name: str, now: datetime) -> bool:
-        state = self.archive.source_state(name)
-        return state is None or state.not_before is None or state.not_before <= now
-
     async def deliver_job(self) -> None:
         if self._delivering.locked():
             return  # a round is running; the next one picks up what is due then
         async with self._delivering:
-            report = await deliver_due_async(self.archive, self.config.channels, self.clock)
+            if networked(self.archive):
+                # the whole round on a worker thread: its bookkeeping (orphaned passes,
+                # digests, due rows, outcomes) talks to the database too
+                report = await asyncio.to_thread(
+                    deliver_due, self.archive, self.config.channels, self.clock
+                )
+            else:  # SQLite: the bookkeeping on the loop, the sends on threads
+                report = await deliver_due_async(self.archive, self.config.channels, self.clock)
         for rule, channel, status in report.outcomes:
             self.metrics.alerts.labels(rule, channel, status).inc()
 
     async def health_job(self) -> None:
         """The minute's health check, by one node (or process) of those on the archive."""
-        if self._my_turn("health", self.clock(), HEALTH_EVERY):
+        if await self._my_turn("health", self.clock(), HEALTH_EVERY):
             await self.check_health()
 
     async def check_health(self) -> None:
         """Judge each source; a change of state is recorded with its notices, once across
         nodes (`set_health` records a change only the first time)."""
         now = self.clock()
-        states = self.archive.source_states()
+        states = await call(self.archive, self.archive.source_states)
         for source in self.config.sources:
             state = states.get(source.name)
             if state is None or state.last_run is None:
@@ -165,7 +183,7 @@ class Service:
                 state.consecutive_failures,
                 self.config.health_failures,
                 state.last_error,
-                self.archive.recent_first_seen(source.name),
+                await call(self.archive, self.archive.recent_first_seen, source.name),
                 now,
             )
             change = notice(state.health_state, health)
@@ -182,23 +200,51 @@ class Service:
                     "detail": health.detail or "the source works again",
                 }
                 notices.append((channel, delivery, json.dumps(payload)))
-            if not self.archive.set_health(source.name, health.state, now, notices):
+            changed = await call(
+                self.archive, self.archive.set_health, source.name, health.state, now, notices
+            )
+            if not changed:
                 continue  # another node recorded this change (and queued its notices)
             log.warning("source %s is %s: %s", source.name, change, health.detail)
 
     async def prune_job(self) -> None:
         if self.config.keep_days <= 0:
             return
-        if not self._my_turn("prune", self.clock(), PRUNE_EVERY):
+        if not await self._my_turn("prune", self.clock(), PRUNE_EVERY):
             return
-        pruned = self.archive.prune(self.clock() - timedelta(days=self.config.keep_days))
+
+        before = self.clock() - timedelta(days=self.config.keep_days)
+        pruned = await call(self.archive, self.archive.prune, before)
         if pruned:
             log.info("pruned %d articles older than %d days", pruned, self.config.keep_days)
 
-    def _my_turn(self, job: str, now: datetime, every: timedelta) -> bool:
+    async def _my_turn(self, job: str, now: datetime, every: timedelta) -> bool:
         """This process runs `job` for the period `now` falls in: the first on the archive
         to claim the period's slot (several nodes on one archive run it once)."""
-        return self.archive.claim_slot(job, period_slot(now, every), owner_here(), now)
+        slot = period_slot(now, every)
+        return await call(self.archive, self.archive.claim_slot, job, slot, owner_here(), now)
+
+    async def probe_job(self) -> None:
+        """Ask the archive whether it answers (off the loop for a networked engine), for
+        /healthz and /metrics. A database that answers again ends the pause at once."""
+        # a thread of its own: never queued behind calls waiting for a database that is gone
+        loop = asyncio.get_running_loop()
+        answers = await loop.run_in_executor(self._prober, self.archive.writable)
+        if answers and not self.archive_answers and networked(self.archive):
+            self.archive_paused_until = 0.0
+            log.warning("the archive answers again; the service resumes")
+        self.archive_answers = answers
+        self.metrics.archive_up.set(1 if self.healthy_archive() else 0)
+
+    async def probe_forever(self) -> None:
+        """`probe_job` every `PROBE_SECONDS`, as a task of its own beside the scheduler (not a
+        job: it runs through a pause, and /healthz does not depend on the scheduler's jobs)."""
+        while not self.stop.is_set():
+            await self.probe_job()
+            await asyncio.sleep(PROBE_SECONDS)
+
+    def healthy_archive(self) -> bool:
+        return self.archive_answers and time.monotonic() >= self.archive_paused_until
 
     def _tracked(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """The job, counted while it runs, so a stop can wait for it to finish."""
@@ -227,8 +273,9 @@ class Service:
 
     def healthz(self) -> tuple[bool, dict[str, Any]]:
         running = self.scheduler is not None and self.scheduler.running and not self.stop.is_set()
-        writable = self.archive.writable() and time.monotonic() >= self.archive_paused_until
+        writable = self.healthy_archive()
         detail = {
+            "node": self.config.node_name,
             "scheduler": "running" if running else "stopped",
             "archive": "writable" if writable else "not writable",
             "sources": len(self.config.sources),
@@ -260,7 +307,7 @@ class Service:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stop.set)
-        for name, state in self.archive.source_states().items():
+        for name, state in (await call(self.archive, self.archive.source_states)).items():
             if state.last_success is not None:
                 self.metrics.last_success.labels(name).set(state.last_success.timestamp())
         load_crawl_machinery()  # not in the first pass: it cost that pass 0.5 s (measured)
@@ -288,6 +335,7 @@ class Service:
         )
         self.scheduler = scheduler
         scheduler.start()
+        prober = asyncio.ensure_future(self.probe_forever())
         web = f"; web view on http://{self.config.listen}/" if self.config.web is not None else ""
         print(
             f"newswatch: watching {len(self.config.sources)} sources; health and metrics on "
@@ -312,5 +360,7 @@ class Service:
                     await self._tracked(self.deliver_job)()
             except TimeoutError:
                 log.warning("deliveries still running at shutdown; they resume on restart")
+            prober.cancel()
             await server.close()
+            self._prober.shutdown(wait=False)
             print("newswatch: stopped", flush=True)

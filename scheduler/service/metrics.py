@@ -13,8 +13,21 @@ log = logging.getLogger(__name__)
 class Metrics:
     """Every metric the service exports."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: str = "") -> None:
         self.registry = CollectorRegistry()
+        self.node = Gauge(
+            "newswatch_node_info",
+            "This node's name ([service] node); always 1.",
+            ["node"],
+            registry=self.registry,
+        )
+        self.node.labels(node).set(1)
+        self.archive_up = Gauge(
+            "newswatch_archive_up",
+            "Whether the archive answers and takes writes (1) or not (0), as /healthz says.",
+            registry=self.registry,
+        )
+        self.archive_up.set(1)
         self.articles = Counter(
             "newswatch_articles",
             "New articles archived, per source.",

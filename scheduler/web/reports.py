@@ -89,6 +89,7 @@ def source_json(
         ),
         "last_error_class": get(last, "error_class") if last else None,
         "last_duration": get(last, "duration") if last else None,
+        "last_node": get(last, "node") if last else None,  # the node of its last run
     }
 
 

@@ -23,5 +23,7 @@ __all__ = ["SCHEMA_VERSION", "PostgresArchive"]
 class PostgresArchive(ClaimsMixin, MaintenanceMixin, SearchMixin):
     """The archive in a PostgreSQL database. Use as a context manager or call close()."""
 
+    networked = True  # calls from the event loop run on worker threads (crawler.archive.aio)
+
     def __enter__(self) -> PostgresArchive:
         return self

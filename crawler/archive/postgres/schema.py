@@ -207,10 +207,19 @@ def _migration_4(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+def _migration_5(conn: psycopg.Connection[Any]) -> None:
+    """The node of each run (`[service] node`), and each source's host, so that a host's
+    sources are leased to one node at a time (politeness across nodes, `claims`)."""
+    conn.execute("ALTER TABLE runs ADD COLUMN node text")
+    conn.execute("ALTER TABLE sources ADD COLUMN host text")
+    conn.execute("CREATE INDEX sources_host_lease ON sources (host, lease_until)")
+
+
 MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,9 +9,10 @@ from typing import Any
 from crawler.archive.postgres.base import PostgresBase, ts
 from crawler.archive.rows import to_run, to_source_state, to_time
 from crawler.decide.alerting import RETRY_WINDOW
+from crawler.decide.urls import host_of
 from crawler.records import Run, RunRecord, SourceState
 
-LEASE_COLUMNS = ("lease_owner", "lease_token", "lease_until")  # claims.py's own
+LEASE_COLUMNS = ("lease_owner", "lease_token", "lease_until")  # claims.py's own columns
 
 
 def _source_state(row: dict[str, Any]) -> SourceState:
@@ -36,7 +37,11 @@ class SourcesMixin(PostgresBase):
         with self._transaction():
             self._ensure_source(name)
             self._execute(
-                "UPDATE sources SET kind = %s, url = %s WHERE name = %s", (kind, url, name)
+                """UPDATE sources SET kind = %s, url = %s, host = %s,
+                       -- a changed URL is a new source: due now
+                       next_due = CASE WHEN url = %s THEN next_due END
+                   WHERE name = %s""",
+                (kind, url, host_of(url), url, name),
             )
 
     def save_validators(
@@ -58,8 +63,9 @@ class SourcesMixin(PostgresBase):
             self._ensure_source(run.source)
             self._execute(
                 """INSERT INTO runs (source, started, finished, status, http_status, fetched,
-                       new, seen, off_topic, errors, error_class, error, warning, duration, pages)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                       new, seen, off_topic, errors, error_class, error, warning, duration, pages,
+                       node)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 (
                     run.source,
                     ts(run.started),
@@ -76,6 +82,7 @@ class SourcesMixin(PostgresBase):
                     run.warning,
                     round((finished - run.started).total_seconds(), 3),
                     run.pages,
+                    run.node,
                 ),
             )
             self._execute(

@@ -229,6 +229,16 @@ def _migration_8(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """Claims (`claims.ClaimsMixin`, as on PostgreSQL), each source's host (a host's sources
+    are leased to one node at a time) and the node of each run."""
+    db.execute("ALTER TABLE sources ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN lease_token TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN lease_until TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN host TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN node TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -238,5 +248,6 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ from crawler.clock import iso
 from crawler.decide.alerting import (
     RETRY_WINDOW,
 )
+from crawler.decide.urls import host_of
 from crawler.records import Run, RunRecord, SourceState
 
 
@@ -29,7 +30,11 @@ class SourcesMixin(SqliteBase):
         with self.transaction():
             self._ensure_source(name)
             self.db.execute(
-                "UPDATE sources SET kind = ?, url = ? WHERE name = ?", (kind, url, name)
+                """UPDATE sources SET kind = ?, url = ?, host = ?,
+                       -- a changed URL is a new source: due now
+                       next_due = CASE WHEN url = ? THEN next_due END
+                   WHERE name = ?""",
+                (kind, url, host_of(url), url, name),
             )
 
     def save_validators(
@@ -51,8 +56,8 @@ class SourcesMixin(SqliteBase):
             self._ensure_source(run.source)
             self.db.execute(
                 """INSERT INTO runs (source, started, finished, status, http_status, fetched, new,
-                       seen, off_topic, errors, error_class, error, warning, duration, pages)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       seen, off_topic, errors, error_class, error, warning, duration, pages, node)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     run.source,
                     iso(run.started),
@@ -69,6 +74,7 @@ class SourcesMixin(SqliteBase):
                     run.warning,
                     round((finished - run.started).total_seconds(), 3),
                     run.pages,
+                    run.node,
                 ),
             )
             self.db.execute(
