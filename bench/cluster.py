@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cluster_dedup
+import cluster_nodes
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -47,12 +48,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", default=LOCAL, help="PostgreSQL server (default %(default)s)")
     parser.add_argument("--sizes", default="10000,1000000", help="dedup: archive sizes")
     parser.add_argument("--ops", type=int, default=1000, help="dedup: timed articles per size")
+    parser.add_argument("--sources", type=int, default=0, help="feeds (default: per part)")
+    parser.add_argument("--hosts", type=int, default=8, help="polls, scaling: feed hosts")
+    parser.add_argument("--per-host", type=int, default=2, help="scaling: [crawl] per_host")
+    parser.add_argument("--seconds", type=float, default=60, help="polls, scaling: window")
+    parser.add_argument("--nodes", default="1,2,3", help="scaling: node counts")
+    parser.add_argument("--lease", default="60s", help="failover: [service] lease")
+    parser.add_argument("--every", default="", help="failover, latency: every source's every")
+    parser.add_argument("--items", type=int, default=20, help="latency: items per setup")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.part == "dedup":
         sizes = [int(s) for s in args.sizes.split(",")]
-        return 0 if cluster_dedup.run(args.url, sizes, args.ops, args.seed) else 1
-    return 2
+        ok = cluster_dedup.run(args.url, sizes, args.ops, args.seed)
+    elif args.part == "polls":
+        ok = cluster_nodes.polls(args.url, args.sources or 240, args.hosts, args.seconds)
+    elif args.part == "scaling":
+        counts = [int(n) for n in args.nodes.split(",")]
+        ok = cluster_nodes.scaling(
+            args.url, counts, args.sources or 400, args.hosts, args.per_host, args.seconds
+        )
+    elif args.part == "failover":
+        ok = cluster_nodes.failover(
+            args.url, 3, args.sources or 60, args.lease, args.every or "10s"
+        )
+    else:
+        ok = cluster_nodes.latency(args.url, args.items, args.every or "10s", args.seed)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

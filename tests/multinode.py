@@ -64,11 +64,16 @@ WORDS = [
 ]
 
 
-def node_key_known() -> bool:
-    """Whether this newswatch knows ``[service] node`` (the node's name)."""
+def knows(key: str) -> bool:
+    """Whether this newswatch's config knows `key` (``service.node``, ``service.lease``)."""
     from scheduler.config.schema import schema_keys
 
-    return any(path == "service.node" for path, _ in schema_keys())
+    return any(path == key for path, _ in schema_keys())
+
+
+def node_key_known() -> bool:
+    """Whether this newswatch knows ``[service] node``: the nodes share the sources by claims."""
+    return knows("service.node")
 
 
 def node_of(request: RecordedRequest) -> str | None:
@@ -197,6 +202,8 @@ class Cluster:
     every: str = "2s"
     extra: str = ""  # more config, appended to each node's
     node_key: bool = field(default_factory=node_key_known)  # write [service] node
+    lease: str | None = None  # [service] lease, if this newswatch knows it
+    per_host: int = 8
     running: dict[str, Service] = field(default_factory=dict)
     listen: dict[str, str] = field(default_factory=dict)
 
@@ -207,9 +214,12 @@ class Cluster:
         name = self.name(index)
         listen = self.listen.setdefault(name, f"127.0.0.1:{free_port()}")
         node = f'node = "{name}"\n' if self.node_key else ""
+        if self.lease is not None and knows("service.lease"):
+            node += f'lease = "{self.lease}"\n'
         body = f'[archive]\n{self.archive}\n\n[service]\nlisten = "{listen}"\n{node}\n'
         body += (
-            f'[crawl]\ndelay = "0s"\ntimeout = "20s"\nper_host = 8\nfetch_articles = false\n'
+            f'[crawl]\ndelay = "0s"\ntimeout = "20s"\nper_host = {self.per_host}\n'
+            "fetch_articles = false\n"
             f'obey_robots = false\nuser_agent = "{AGENT.format(node=name)}"\n\n'
         )
         for feed in range(self.feeds.count):
