@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/cluster.py dedup    [--url URL] [--sizes 10000,1000000] [--ops 1000]
+    python bench/cluster.py dedup    [--url URL] [--sizes 10000,1000000] [--ops 1000] [--unsynced]
     python bench/cluster.py polls    [--url URL] [--sources 240] [--hosts 8] [--seconds 60]
     python bench/cluster.py scaling  [--url URL] [--nodes 1,2,3] [--seconds 60]
     python bench/cluster.py failover [--url URL] [--lease 60]
@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", default=LOCAL, help="PostgreSQL server (default %(default)s)")
     parser.add_argument("--sizes", default="10000,1000000", help="dedup: archive sizes")
     parser.add_argument("--ops", type=int, default=1000, help="dedup: timed articles per size")
+    parser.add_argument(
+        "--unsynced",
+        action="store_true",
+        help="dedup: measure again with synchronous_commit off (the WAL flush's share)",
+    )
     parser.add_argument("--sources", type=int, default=0, help="feeds (default: per part)")
     parser.add_argument("--hosts", type=int, default=8, help="polls, scaling: feed hosts")
     parser.add_argument("--per-host", type=int, default=2, help="scaling: [crawl] per_host")
@@ -60,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.part == "dedup":
         sizes = [int(s) for s in args.sizes.split(",")]
-        ok = cluster_dedup.run(args.url, sizes, args.ops, args.seed)
+        ok = cluster_dedup.run(args.url, sizes, args.ops, args.seed, args.unsynced)
     elif args.part == "polls":
         ok = cluster_nodes.polls(args.url, args.sources or 240, args.hosts, args.seconds)
     elif args.part == "scaling":
