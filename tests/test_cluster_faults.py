@@ -29,6 +29,7 @@ from crawler.archive import open_archive
 EVERY = 3.0  # seconds between a source's polls
 DELAY = 1.0  # seconds each feed host takes to answer: a pass is in flight for that long
 FEEDS = 6
+LEASE = "5s"  # a node's hold on the sources it polls, renewed while it works
 ARCHIVE_PAUSE = 30.0  # the service's pause after the archive failed (scheduler.service.main)
 NEEDS_CLAIMS = pytest.mark.skip(
     reason="needs the scheduler's source claims and the outbox's delivery claims (not on "
@@ -102,6 +103,7 @@ def run_fault(
     open_archive(url=url).close()
     with FeedHosts(FEEDS, hosts=3, delay=DELAY) as feeds, WebhookReceiver() as webhook:
         with cluster(tmp_path, f'url = "{url}"', feeds, webhook, nodes, f"{EVERY:g}s") as running:
+            running.lease = LEASE
             started = time.time()
             running.start_all()
             wait(lambda: all(feeds.polls(f) for f in range(FEEDS)), 60, "the first polls", running)
