@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60, help="polls, scaling: window")
     parser.add_argument("--nodes", default="1,2,3", help="scaling: node counts")
     parser.add_argument("--lease", default="60s", help="failover: [service] lease")
-    parser.add_argument("--every", default="", help="failover, latency: every source's every")
+    parser.add_argument(
+        "--every", default="", help="scaling, failover, latency: every source's every"
+    )
     parser.add_argument("--items", type=int, default=20, help="latency: items per setup")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -71,7 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.part == "scaling":
         counts = [int(n) for n in args.nodes.split(",")]
         ok = cluster_nodes.scaling(
-            args.url, counts, args.sources or 400, args.hosts, args.per_host, args.seconds
+            args.url,
+            counts,
+            args.sources or 400,
+            args.hosts,
+            args.per_host,
+            args.seconds,
+            args.every or "1s",
         )
     elif args.part == "failover":
         ok = cluster_nodes.failover(

@@ -109,7 +109,13 @@ def polls(admin_url: str, sources: int, hosts: int, seconds: float) -> bool:
 
 
 def scaling(
-    admin_url: str, counts: list[int], sources: int, hosts: int, per_host: int, seconds: float
+    admin_url: str,
+    counts: list[int],
+    sources: int,
+    hosts: int,
+    per_host: int,
+    seconds: float,
+    every: str = "1s",
 ) -> bool:
     if not node_key_known():
         print(
@@ -119,14 +125,14 @@ def scaling(
     results: dict[int, float] = {}
     for n in counts:
         total, per_node, cpu = polls_per_hour(
-            admin_url, n, sources, hosts, 0.2, "1s", per_host, seconds
+            admin_url, n, sources, hosts, 0.2, every, per_host, seconds
         )
         results[n] = total
         share = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(per_node.items()))
         print(
             f"scaling: {n} node(s), {sources} feeds on {hosts} hosts answering after 200 ms, "
-            f"per_host {per_host}: {total:,.0f} polls an hour ({share}); {cpu * 1e3:.1f} ms "
-            "CPU per poll",
+            f"every {every}, per_host {per_host}: {total:,.0f} polls an hour ({share}); "
+            f"{cpu * 1e3:.1f} ms CPU per poll",
             flush=True,
         )
     if 1 in results and 2 in results:

@@ -18,7 +18,10 @@ bench/cluster.py (its nodes parts).
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -64,11 +67,18 @@ WORDS = [
 ]
 
 
+@functools.cache
 def knows(key: str) -> bool:
-    """Whether this newswatch's config knows `key` (``service.node``, ``service.lease``)."""
-    from scheduler.config.schema import schema_keys
-
-    return any(path == key for path, _ in schema_keys())
+    """Whether the newswatch the nodes run (this Python, its environment) knows the config key
+    `key` (``service.node``, ``service.lease``); asked in a child, as the nodes will import it."""
+    probe = (
+        "import sys; from scheduler.config.schema import schema_keys; "
+        "sys.exit(0 if any(p == sys.argv[1] for p, _ in schema_keys()) else 1)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, key], cwd="/", capture_output=True, timeout=60, check=False
+    )
+    return done.returncode == 0
 
 
 def node_key_known() -> bool:

@@ -4,9 +4,9 @@ terminated (``pg_terminate_backend``). After each: no alert lost, none doubled b
 flight (the same delivery id again), and every source polled once per due time, counted at the
 feed hosts and at the webhook receiver.
 
-Each fault runs with one node (a node and its archive surviving the fault) and with three (the
-others taking over), the items added to the feeds before the fault (its pass is in flight when
-the fault hits) and after it.
+Each fault runs with one node (a node and its archive surviving the fault; `NODES`), the items
+added to the feeds before the fault (its pass is in flight when the fault hits) and after it.
+The harness runs any number of nodes (`tests/multinode.py`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ DELAY = 1.0  # seconds each feed host takes to answer: a pass is in flight for t
 FEEDS = 6
 LEASE = "5s"  # a node's hold on the sources it polls, renewed while it works
 ARCHIVE_PAUSE = 30.0  # the service's pause after the archive failed (scheduler.service.main)
-NEEDS_CLAIMS = pytest.mark.skip(
-    reason="needs the scheduler's source claims and the outbox's delivery claims (not on "
-    "main yet): without them every node polls every source and sends every delivery"
-)
 
 
 def wait(check: Callable[[], bool], timeout: float, what: str, running: Cluster) -> None:
@@ -142,7 +138,10 @@ def run_fault(
         times = sorted(r.time for r in feeds.polls(feed, started))
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert gaps, f"feed {feed} polled {len(times)} times"
-        assert min(gaps) >= EVERY / 2, (feed, [round(g, 1) for g in gaps])
+        # a poll of the pass the fault cut short may be made again at once (its run was never
+        # recorded): the poll in flight, as a delivery in flight may be sent again
+        redo = [g for a, g in zip(times, gaps, strict=False) if not added <= a <= faulted]
+        assert min(redo, default=EVERY) >= EVERY / 2, (feed, [round(g, 1) for g in gaps])
         late = [g for a, g in zip(times, gaps, strict=False) if not faulted - 5 <= a <= faulted]
         assert max(late, default=0) <= EVERY * 1.1 + DELAY + 3, (feed, gaps)
         assert max(gaps) <= EVERY * 1.1 + DELAY + recovery, (feed, gaps)
@@ -171,7 +170,10 @@ def pg_restart(server: pgserver.Throwaway) -> Callable[[Cluster, str], None]:
     return fault
 
 
-NODES = [1, pytest.param(3, marks=NEEDS_CLAIMS)]
+# One node today. Three nodes need the scheduler's source claims ([service] node and lease), not
+# on main yet: without them every node polls every source and sends every delivery (the checks
+# below then fail, as they should). Add 3 here once the claims are in.
+NODES = [1]
 
 
 @pytest.mark.parametrize("nodes", NODES)
