@@ -4,9 +4,10 @@ terminated (``pg_terminate_backend``). After each: no alert lost, none doubled b
 flight (the same delivery id again), and every source polled once per due time, counted at the
 feed hosts and at the webhook receiver.
 
-Each fault runs with one node (a node and its archive surviving the fault; `NODES`), the items
-added to the feeds before the fault (its pass is in flight when the fault hits) and after it.
-The harness runs any number of nodes (`tests/multinode.py`).
+Each fault runs with one node (a node and its archive surviving the fault) and with three (the
+others taking over: the sources are claimed with leases, `[service] lease` short here), the
+items added to the feeds before the fault (its pass is in flight when the fault hits) and
+after it.
 """
 
 from __future__ import annotations
@@ -170,10 +171,7 @@ def pg_restart(server: pgserver.Throwaway) -> Callable[[Cluster, str], None]:
     return fault
 
 
-# One node today. Three nodes need the scheduler's source claims ([service] node and lease), not
-# on main yet: without them every node polls every source and sends every delivery (the checks
-# below then fail, as they should). Add 3 here once the claims are in.
-NODES = [1]
+NODES = [1, 3]  # one node surviving the fault; three, the others taking over
 
 
 @pytest.mark.parametrize("nodes", NODES)
