@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from test_cli_stories import OTHER, WIRE, edited, halves
 
 from crawler.archive import Archive
 from crawler.decide import neardup
@@ -28,43 +29,6 @@ PASSWORD = "correct horse battery staple"
 SECRET = "s3cret-signing-key-0123456789abcdef"
 API_TOKEN = "api-token-0123456789abcdef"
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-
-WIRE = (
-    "Defence ministers of the alliance agreed on Thursday to station two additional Patriot "
-    "batteries in eastern Poland, officials said after a closed meeting in Brussels. The "
-    "decision follows months of talks about gaps in the integrated air defence network along "
-    "the eastern flank, where drones crossed into allied airspace several times this year. "
-    "Germany and the Netherlands will provide the launchers while crews from Poland complete "
-    "their training at a range near Ustka before the end of the summer. The alliance also "
-    "approved funding for new radar sites in Lithuania and Latvia and asked industry to speed "
-    "up deliveries of interceptor missiles, which several members said were running low after "
-    "transfers to Ukraine. A spokesperson said the batteries would be under national command "
-    "but linked to the common air picture of the alliance from the first day of operation."
-)
-OTHER = (
-    "Naval commanders of the alliance opened a two week exercise in the Baltic Sea on Monday "
-    "with forty ships and twenty aircraft taking part, the maritime command said in a "
-    "statement. The drills focus on clearing sea mines near harbour approaches and on "
-    "protecting undersea cables and pipelines after several incidents in recent years. Sweden "
-    "and Finland take part for the second time as full members, sending corvettes and a "
-    "submarine rescue vessel. Commanders said the exercise would test new procedures for "
-    "sharing sonar data between national navies in near real time, and a floating command "
-    "post will move between ports in Estonia and Germany during the second week of the drills."
-)
-
-
-def edited(text: str, every: int = 20) -> str:
-    words = text.split()
-    return " ".join("changed" if i % every == 7 else w for i, w in enumerate(words))
-
-
-def halves(text: str) -> tuple[str, str]:
-    """The first and the last 55% of the words: copies of the story that share too little to
-    be one story without the original."""
-    words = text.split()
-    cut = len(words) // 2
-    return " ".join(words[: cut + 5]), " ".join(words[cut - 5 :])
-
 
 CONFIG = f"""
 [archive]
